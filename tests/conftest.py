@@ -1,0 +1,167 @@
+"""Fixtures after Flask's tutorial: build a step's app with a given config, a client, a runner.
+
+Tests that take the `step` fixture run once per step they apply to (the `steps` marker,
+every step by default). `--step N` (or STEPS=N) keeps only step N. The step packages load from
+the repository root, or from a learner's workspace when STEPS_FROM=exercises.
+"""
+
+import importlib
+import os
+import secrets
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+STEPS = {
+    1: "step1_jwt_setup",
+    2: "step2_user_model",
+    3: "step3_protected_resource",
+    4: "step4_sessions",
+}
+STEPS_ROOT = (ROOT / os.environ.get("STEPS_FROM", ".")).resolve()
+sys.path.insert(0, str(STEPS_ROOT))
+
+# Every variable a step reads. Tests start from none of them, whatever the shell has.
+APP_ENVIRONMENT = (
+    "SECRET_KEY",
+    "JWT_SECRET_KEY",
+    "JWT_ACCESS_TOKEN_EXPIRES",
+    "JWT_REFRESH_TOKEN_EXPIRES",
+    "DEMO_USERNAME",
+    "DEMO_PASSWORD",
+    "DATABASE_URL",
+    "SESSION_BACKEND",
+    "REDIS_URL",
+    "SESSION_COOKIE_SECURE",
+    "PERMANENT_SESSION_LIFETIME",
+    "FLASK_APP",
+    "FLASK_DEBUG",
+)
+
+
+def pytest_addoption(parser):
+    parser.addoption("--step", type=int, action="append", help="run only this step's tests")
+
+
+def selected_steps(config):
+    chosen = config.getoption("--step") or [int(n) for n in os.environ.get("STEPS", "").split()]
+    present = [n for n, name in STEPS.items() if (STEPS_ROOT / name).is_dir()]
+    return [n for n in present if not chosen or n in chosen]
+
+
+def pytest_generate_tests(metafunc):
+    if "step" in metafunc.fixturenames:
+        marker = metafunc.definition.get_closest_marker("steps")
+        applies_to = marker.args if marker else tuple(STEPS)
+        steps = [n for n in selected_steps(metafunc.config) if n in applies_to]
+        metafunc.parametrize("step", steps, ids=[f"step{n}" for n in steps])
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "steps(*numbers): the steps a test applies to")
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch):
+    for name in APP_ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def step_package(step):
+    return importlib.import_module(STEPS[step])
+
+
+@pytest.fixture
+def step_dir(step):
+    return STEPS_ROOT / STEPS[step]
+
+
+@pytest.fixture
+def keys():
+    return {"SECRET_KEY": secrets.token_hex(32), "JWT_SECRET_KEY": secrets.token_hex(32)}
+
+
+@pytest.fixture
+def database_url(tmp_path):
+    return f"sqlite:///{tmp_path / 'test.sqlite3'}"
+
+
+@pytest.fixture
+def base_config(step, keys, database_url):
+    """What every test app gets. TESTING stays off: that is how the app runs for real,
+    and Flask-RESTful hides its 500s when TESTING is on."""
+    config = {**keys, "TESTING": False}
+    if step >= 2:
+        config["SQLALCHEMY_DATABASE_URI"] = database_url
+        # Cheap hashing keeps the suite fast; test_step2 checks the production default.
+        config["PASSWORD_HASH_MEMORY_KIB"] = 8
+        config["PASSWORD_HASH_TIME_COST"] = 1
+    return config
+
+
+@pytest.fixture
+def make_app(step_package, base_config):
+    def make(**config):
+        """The step's app; a setting given as None is left to the environment."""
+        merged = {**base_config, **config}
+        return step_package.create_app({k: v for k, v in merged.items() if v is not None})
+
+    return make
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+class Account:
+    """A user of the step's app: the demo account in step 1, a registered one after."""
+
+    def __init__(self, client, step, username="alice", password="correct horse battery"):
+        self.client, self.step = client, step
+        if step == 1:
+            app = client.application
+            username, password = app.config["DEMO_USERNAME"], app.config["DEMO_PASSWORD"]
+        else:
+            response = client.post("/register", json={"username": username, "password": password})
+            assert response.status_code == 201, response.json
+            self.id = response.json["id"]
+        self.username, self.password = username, password
+
+    @property
+    def credentials(self):
+        return {"username": self.username, "password": self.password}
+
+    def login(self):
+        response = self.client.post("/login", json=self.credentials)
+        assert response.status_code == 200, response.json
+        return response.json
+
+    def bearer(self):
+        return {"Authorization": f"Bearer {self.login()['access_token']}"}
+
+
+@pytest.fixture
+def account(client, step):
+    return Account(client, step)
+
+
+@pytest.fixture
+def make_account(client, step):
+    def make(username, password="correct horse battery"):
+        return Account(client, step, username, password)
+
+    return make

@@ -1,0 +1,79 @@
+"""Run a step the way a learner does, `flask run` inside its folder, and talk to it over HTTP."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+FLASK = Path(sys.executable).with_name("flask")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Answer:
+    def __init__(self, status, headers, body):
+        self.status, self.headers, self.body = status, headers, body
+        self.json = json.loads(body) if body else None
+
+
+def request(method, url, body=None, headers=None):
+    """One HTTP request with the standard library; an error status is an answer, not a raise."""
+    headers = dict(headers or {})
+    data = None
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    req = urllib.request.Request(url, data=data, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return Answer(resp.status, resp.headers, resp.read())
+    except urllib.error.HTTPError as err:
+        return Answer(err.code, err.headers, err.read())
+
+
+@contextmanager
+def flask_run(step_dir, env=None, timeout=20):
+    """Start `flask run` in step_dir on a free port, debug off; yield its base URL; stop it."""
+    port = free_port()
+    environ = {**os.environ, "FLASK_DEBUG": "0", "PYTHONUNBUFFERED": "1", **(env or {})}
+    environ.pop("FLASK_APP", None)  # found as a learner's `flask run` finds it: ./app.py
+    proc = subprocess.Popen(
+        [str(FLASK), "run", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=step_dir,
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"flask run exited with {proc.returncode}:\n{proc.stdout.read()}")
+            try:
+                request("GET", base + "/")
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"flask run did not answer on {base}") from None
+                time.sleep(0.05)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
