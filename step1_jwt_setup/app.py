@@ -22,9 +22,12 @@ class Api(flask_restful.Api):
     """
 
     def handle_error(self, e):
+        # BEGIN EXERCISE token_errors_reach_flask: raise the error again if it is a token error
+        # (JWTExtendedException or PyJWTError); hand anything else to Flask-RESTful's handle_error
         if isinstance(e, JWTExtendedException | PyJWTError):
             raise e
         return super().handle_error(e)
+        # END EXERCISE
 
 
 # The JWTManager is named for what it is, so that `jwt` stays free for PyJWT (E1).

@@ -26,6 +26,11 @@ def required_string(body, field):
     return value
 
 
+def credentials():
+    body = json_object()
+    return required_string(body, "username"), required_string(body, "password")
+
+
 def same(given, expected):
     """Compare secrets in constant time, so timing does not tell how much matched."""
     return hmac.compare_digest(given.encode(), expected.encode())
@@ -46,14 +51,15 @@ class IndexResource(Resource):
 
 class LoginResource(Resource):
     def post(self):
-        body = json_object()
-        username = required_string(body, "username")
-        password = required_string(body, "password")
+        username, password = credentials()
         # Check both, always: returning early on a wrong username would tell by timing.
         username_ok = same(username, current_app.config["DEMO_USERNAME"])
         password_ok = same(password, current_app.config["DEMO_PASSWORD"])
         if not (username_ok and password_ok):
             abort(401, message="Wrong username or password.")
+        # BEGIN EXERCISE issue_access_token: answer {"access_token": ...} made by
+        # Flask-JWT-Extended's create_access_token, with the username as the identity
         # Flask-JWT-Extended signs with JWT_SECRET_KEY and adds iat, nbf, jti, exp and
         # type="access"; the identity becomes `sub`, which must be a string.
         return {"access_token": create_access_token(identity=username)}
+        # END EXERCISE
