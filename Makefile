@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-requirements
 STEP_DIRS := $(sort $(wildcard step[0-9]_*))
 STEP_DIR  := $(if $(STEP),$(wildcard step$(STEP)_*),$(lastword $(STEP_DIRS)))
 
-.PHONY: install run test lint
+.PHONY: install run test unit lint exercise check hint notebooks
 
 install: $(STAMP)
 
@@ -26,3 +26,21 @@ test: $(STAMP) lint
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+# The fast loop: everything but the real servers, notebooks and exercise round trips.
+unit: $(STAMP)
+	$(BIN)/pytest -m "not server and not notebook and not exercises"
+
+# Exercises (see "Doing the exercises" in README.md). STEP=1..4 is required.
+exercise: $(STAMP)
+	$(BIN)/python tools/exercises.py new $(STEP)
+
+check: $(STAMP)
+	$(BIN)/python tools/exercises.py check $(STEP)
+
+hint: $(STAMP)
+	$(BIN)/python tools/exercises.py hint $(STEP)
+
+# JupyterLab on notebooks/, for the instructor.
+notebooks: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
