@@ -11,7 +11,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import Index, String, func, select
+from sqlalchemy import DateTime, Index, String, func, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -49,7 +49,7 @@ class User(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(32))
     password_hash: Mapped[str] = mapped_column(String(255))  # never the password itself
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     def set_password(self, password):
         # BEGIN EXERCISE set_password: store password_hasher()'s hash of the password, never the password

@@ -80,6 +80,7 @@ def test_generate_jwt_claims(app, user):
     assert short["exp"] - short["iat"] == 30
 
 
+@pytest.mark.steps(2)  # step 3 hands verification to @jwt_required()
 def test_verify_jwt_returns_the_user_for_its_own_token(user, models):
     assert models.User.verify_jwt(user.generate_jwt()) == user
 
@@ -99,6 +100,7 @@ def forged(app, user, **changes):
     return pyjwt.encode(claims, app.config["JWT_SECRET_KEY"], algorithm="HS256")
 
 
+@pytest.mark.steps(2)  # step 3 hands verification to @jwt_required()
 def test_verify_jwt_rejects_every_bad_token(app, user, models):
     good = user.generate_jwt()
     header, payload, signature = good.split(".")
@@ -126,6 +128,7 @@ def test_verify_jwt_rejects_every_bad_token(app, user, models):
         assert models.User.verify_jwt(token) is None, name
 
 
+@pytest.mark.steps(2)  # step 3 hands verification to @jwt_required()
 def test_verify_jwt_returns_none_once_the_user_is_gone(user, models):
     token = user.generate_jwt()
     models.db.session.delete(user)
@@ -133,6 +136,7 @@ def test_verify_jwt_returns_none_once_the_user_is_gone(user, models):
     assert models.User.verify_jwt(token) is None
 
 
+@pytest.mark.steps(2)  # step 3 hands verification to @jwt_required()
 def test_verify_jwt_does_not_hide_bugs_behind_none(app, user, models, monkeypatch):
     """E6: the post's bare `except:` turned any bug into 'invalid token'."""
     monkeypatch.setattr(models.db.session, "get", lambda *a: 1 / 0)
@@ -244,6 +248,7 @@ def test_racing_registrations_of_one_name_give_exactly_one_201(app, models):
     assert user_count(app, models) == 1
 
 
+@pytest.mark.steps(2)  # step 3 hands verification to @jwt_required()
 def test_login_answers_a_token_that_verify_jwt_maps_back_to_the_user(client, app, models, account):
     token = account.login()["access_token"]
     with app.app_context():

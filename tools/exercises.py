@@ -1,0 +1,250 @@
+"""Exercises cut from the reference steps, rustlings-style.
+
+    python tools/exercises.py new N      write exercises/stepN_*/, step N with its exercises cut out
+    python tools/exercises.py check N    run their tests, say how many pass and what to do next
+    python tools/exercises.py hint N     the hint for the next exercise to do
+
+Only the reference steps are maintained. In their code, an exercise is a marked block:
+
+    # BEGIN EXERCISE <name>: <instruction, which may go on over the
+    # comment lines right after; it ends at the first line that is not a comment>
+    ...reference code...
+    # END EXERCISE
+
+exercises.toml says which step each exercise belongs to, which tests check it, and a hint.
+A step folder is a copy of the one before plus one concept, so it also holds the blocks of
+earlier steps: those keep their code and lose only their marker lines.
+"""
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import tomllib
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+from typing import NamedTuple
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKSPACES = ROOT / "exercises"
+MARKER = re.compile(r"#\s*(BEGIN|END)\s+EXERCISE")
+BEGIN = re.compile(r"^(?P<indent>\s*)# BEGIN EXERCISE (?P<name>\w+): (?P<text>.*)$")
+END = re.compile(r"^\s*# END EXERCISE$")
+COMMENT = re.compile(r"^\s*#")
+# Plugins are not auto-loaded: nbmake, hypothesis and the database plugins cost seconds per
+# run, and no step test uses them. A step test that needs one (say pytest_redis's fixtures)
+# must load it here: "-p", "pytest_redis.plugin".
+PYTEST = [sys.executable, "-P", "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "junit_family=xunit1"]
+PYTEST_ENV = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+
+
+class Block(NamedTuple):
+    name: str
+    begin: int  # index of the BEGIN line
+    body: int  # index of the first line after the instruction
+    end: int  # index of the END line
+
+
+class MarkerError(ValueError):
+    pass
+
+
+def manifest():
+    return tomllib.loads((ROOT / "exercises.toml").read_text(encoding="utf-8"))["exercise"]
+
+
+def exercises_of(step):
+    return [exercise for exercise in manifest() if exercise["step"] == step]
+
+
+def step_folder(step):
+    """The reference folder of a step, found the way the Makefile finds it: stepN_*."""
+    found = [path for path in ROOT.glob(f"step{step}_*") if path.is_dir()]
+    if len(found) != 1:
+        raise SystemExit(f"There is no step {step} (no folder step{step}_* in {ROOT}).")
+    return found[0]
+
+
+def blocks(lines, where):
+    """The marked blocks in a file's lines, checked: every BEGIN has its END, none nested."""
+    found, open_block = [], None
+    for number, line in enumerate(lines):
+        if begin := BEGIN.match(line):
+            if open_block:
+                raise MarkerError(f"{where}:{number + 1}: BEGIN inside exercise {open_block[0]}")
+            body = number + 1
+            while body < len(lines) and COMMENT.match(lines[body]) and not END.match(lines[body]):
+                body += 1
+            open_block = (begin["name"], number, body)
+        elif END.match(line):
+            if not open_block:
+                raise MarkerError(f"{where}:{number + 1}: END EXERCISE without a BEGIN")
+            found.append(Block(*open_block, number))
+            open_block = None
+        elif MARKER.search(line):  # a typo in a marker would otherwise leave the answer in
+            raise MarkerError(f"{where}:{number + 1}: not '# BEGIN EXERCISE name: text' or '# END EXERCISE'")
+    if open_block:
+        raise MarkerError(f"{where}: exercise {open_block[0]} has no END EXERCISE")
+    return found
+
+
+def marked_blocks(folder):
+    """{name: file relative to the folder} for every marked block of a step folder."""
+    found = {}
+    for path in sorted(folder.rglob("*.py")):
+        for block in blocks(path.read_text(encoding="utf-8").split("\n"), path):
+            if block.name in found:
+                raise MarkerError(f"{path}: exercise {block.name} is marked twice in {folder.name}")
+            found[block.name] = path.relative_to(folder).as_posix()
+    return found
+
+
+def cut(text, names, where):
+    """The file with the blocks in `names` replaced by a TODO, and other markers removed."""
+    lines, out, position = text.split("\n"), [], 0
+    for block in blocks(lines, where):
+        out += lines[position : block.begin]
+        if block.name in names:
+            begin = BEGIN.match(lines[block.begin])
+            out.append(f"{begin['indent']}# TODO({block.name}): {begin['text']}")
+            out += lines[block.begin + 1 : block.body]
+            # Raised at call time, so the package still imports and its other parts still run.
+            out.append(f'{begin["indent"]}raise NotImplementedError("{block.name}")')
+        else:
+            out += lines[block.body : block.end]
+        position = block.end + 1
+    return "\n".join(out + lines[position:])
+
+
+def write_workspace(step, into, names):
+    """Copy step N into `into`, cutting the exercises in `names`; never over an existing one."""
+    source = step_folder(step)
+    target = into / source.name
+    if target.exists():
+        raise SystemExit(
+            f"{shown(target)} exists already, and holds your work: it is left as it is.\n"
+            f"To start step {step} again: rm -rf {shown(target)} && make exercise STEP={step}"
+        )
+    missing = set(names) - set(marked_blocks(source))
+    if missing:
+        raise SystemExit(f"No block is marked for {', '.join(sorted(missing))} in {source.name}.")
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__", "instance"))
+    for path in target.rglob("*.py"):
+        path.write_text(cut(path.read_text(encoding="utf-8"), names, path), encoding="utf-8")
+    return target
+
+
+def shown(path):
+    """A path the way a learner in the repository root would type it."""
+    path = Path(path).resolve()
+    return path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else str(path)
+
+
+def run_tests(step, steps_from, nodeids):
+    """Run the tests in one pytest process: {node id: (outcome, first line of the failure)}."""
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "report.xml"
+        command = [*PYTEST, f"--step={step}", f"--junitxml={report}", *dict.fromkeys(nodeids)]
+        env = {**os.environ, **PYTEST_ENV, "STEPS_FROM": str(Path(steps_from).resolve())}
+        ran = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+        if ran.returncode not in (0, 1) or not report.exists():  # 1 is "some tests failed"
+            raise SystemExit(f"pytest could not run the tests:\n{ran.stdout}{ran.stderr}")
+        outcomes = {}
+        for case in ElementTree.parse(report).iter("testcase"):
+            # xunit1 gives the file; the classname is its dotted module, then any test classes.
+            file = Path(case.get("file")).as_posix()
+            classes = case.get("classname").split(".")[len(Path(file).with_suffix("").parts) :]
+            problem = case.find("failure") if case.find("failure") is not None else case.find("error")
+            if problem is not None:
+                outcome, message = "failed", (problem.get("message") or "").strip().split("\n")[0]
+            else:
+                outcome, message = ("skipped" if case.find("skipped") is not None else "passed"), ""
+            outcomes["::".join([file, *classes, case.get("name")])] = (outcome, message)
+        return outcomes
+
+
+def selects(fragment, nodeid):
+    """Whether a manifest entry (a file, a test, or a test with its parameters) covers a node id."""
+    return nodeid == fragment or nodeid.startswith((fragment + "[", fragment + "::"))
+
+
+def progress(step, steps_from):
+    """[(exercise, [(node id, message) of each failing test])], and whether each passes."""
+    todo = exercises_of(step)
+    outcomes = run_tests(step, steps_from, [test for exercise in todo for test in exercise["tests"]])
+    result = []
+    for exercise in todo:
+        mine = [(nodeid, *outcome) for nodeid, outcome in outcomes.items()]
+        mine = [item for item in mine if any(selects(test, item[0]) for test in exercise["tests"])]
+        failures = [(nodeid, message) for nodeid, outcome, message in mine if outcome == "failed"]
+        passed = not failures and any(outcome == "passed" for _, outcome, _ in mine)
+        result.append((exercise, passed, failures))
+    return result
+
+
+def where(exercise, workspace):
+    """file:line of the exercise's TODO in the workspace, or just the file once the TODO is gone."""
+    path = workspace / exercise["file"]
+    if path.exists():
+        for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), 1):
+            if f"# TODO({exercise['name']})" in line:
+                return f"{shown(path)}:{number}"
+    return shown(path)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    new = commands.add_parser("new", help="write the workspace of step N")
+    new.add_argument("--into", type=Path, default=WORKSPACES, help="where (default: exercises/)")
+    new.add_argument("--only", action="append", metavar="NAME", help="cut only this exercise")
+    for name in ("check", "hint"):
+        command = commands.add_parser(name, help=f"{name} the workspace of step N")
+        command.add_argument("--from", dest="source", type=Path, default=WORKSPACES)
+    for command in commands.choices.values():
+        command.add_argument("step", type=int, nargs="?")
+    args = parser.parse_args(argv)
+
+    with_exercises = sorted({exercise["step"] for exercise in manifest()})
+    if args.step not in with_exercises:
+        steps = ", ".join(map(str, with_exercises))
+        parser.exit(2, f"Say which step: make {args.command} STEP=N, where N is one of {steps}.\n")
+    names = [exercise["name"] for exercise in exercises_of(args.step)]
+    if args.command == "new":
+        target = write_workspace(args.step, args.into, args.only or names)
+        print(f"Wrote {shown(target)}/. Your exercises, in order:")
+        for exercise in exercises_of(args.step):
+            if exercise["name"] in (args.only or names):
+                print(f"  {exercise['name']:<28} {where(exercise, target)}")
+        print(f"Replace each `raise NotImplementedError` with your code, then: make check STEP={args.step}")
+        return 0
+
+    workspace = args.source / step_folder(args.step).name
+    if not workspace.is_dir():
+        parser.exit(2, f"No workspace {shown(workspace)}: run `make exercise STEP={args.step}` first.\n")
+    results = progress(args.step, args.source)
+    done = sum(passed for _, passed, _ in results)
+    following = next(((exercise, failures) for exercise, passed, failures in results if not passed), None)
+    if args.command == "check":
+        for exercise, passed, _ in results:
+            print(f"  [{'x' if passed else ' '}] {exercise['name']}")
+        print(f"{done}/{len(results)} exercises pass")
+    if following is None:
+        print(f"Every exercise of step {args.step} passes. Well done! Compare with {step_folder(args.step).name}/.")
+        return 0
+    exercise, failures = following
+    print(f"\nNext: {exercise['name']}, at {where(exercise, workspace)}")
+    print(f"Hint: {exercise['hint']}")
+    if args.command == "check" and failures:
+        nodeid, message = failures[0]
+        more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+        print(f"\nFailing: {nodeid}{more}\n    {message}")
+        print(f"Whole story: STEPS_FROM={shown(args.source)} .venv/bin/pytest --step {args.step} '{nodeid}'")
+    return 1 if args.command == "check" else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
