@@ -1,0 +1,232 @@
+"""The HTTP side: every endpoint is a Flask-RESTful Resource."""
+
+import re
+
+from flask import g, request, session
+from flask_jwt_extended import current_user, get_jwt, jwt_required
+from flask_restful import Resource, abort
+from sqlalchemy.exc import IntegrityError
+
+from .auth import login_required, revoke, session_user
+from .models import Todo, User, db
+
+USERNAME = re.compile(r"[A-Za-z0-9_.-]{3,32}")
+PASSWORD_LENGTH = range(8, 128 + 1)
+TITLE_LENGTH = range(1, 200 + 1)
+
+
+def json_object():
+    """The request body as a dict, or a 400 that says what was expected."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        abort(400, message="The body must be a JSON object, sent with Content-Type: application/json.")
+    return body
+
+
+def required_string(body, field):
+    value = body.get(field)
+    if not isinstance(value, str):
+        abort(400, message=f"'{field}' is required and must be a string.")
+    try:
+        value.encode()
+    except UnicodeEncodeError:  # JSON allows lone surrogates ("\ud800"); UTF-8 does not
+        abort(400, message=f"'{field}' must be valid Unicode text.")
+    return value
+
+
+def credentials():
+    body = json_object()
+    return required_string(body, "username"), required_string(body, "password")
+
+
+class IndexResource(Resource):
+    def get(self):
+        return {
+            "step": 4,
+            "concept": "Sessions: Flask's signed session cookie, started after a password check, "
+            "read, and deleted, with safe cookie settings.",
+            "endpoints": {
+                "GET /": "this description",
+                "POST /register": "JSON {username, password} -> 201 {id, username}",
+                "POST /login": "JSON {username, password} -> {access_token, refresh_token}",
+                "POST /refresh": "refresh token -> {access_token}",
+                "POST /logout": "revokes the access or refresh token it is called with -> 204",
+                "GET /me": "access token -> {id, username}",
+                "GET /todos": "access token -> [{id, title, done}, ...], the caller's own",
+                "POST /todos": "JSON {title} -> 201 {id, title, done}",
+                "GET /todos/<id>": "-> {id, title, done}",
+                "PUT /todos/<id>": "JSON {title and/or done} -> {id, title, done}",
+                "DELETE /todos/<id>": "-> 204",
+                "POST /session": "JSON {username, password} -> {username}, and a session cookie",
+                "GET /session": "session cookie -> {id, username}",
+                "DELETE /session": "ends the session -> 204",
+                "GET /session/todos": "session cookie -> [{id, title, done}, ...]",
+            },
+        }
+
+
+class RegisterResource(Resource):
+    def post(self):
+        username, password = credentials()
+        if not USERNAME.fullmatch(username):
+            abort(400, message="'username' must be 3 to 32 letters, digits, '_', '.' or '-'.")
+        if len(password) not in PASSWORD_LENGTH:
+            abort(400, message="'password' must be 8 to 128 characters long.")
+        user = User(username=username)
+        user.set_password(password)
+        db.session.add(user)
+        try:
+            db.session.commit()
+        except IntegrityError:
+            # The unique index decides, so two racing requests cannot both win.
+            db.session.rollback()
+            abort(409, message="That username is taken.")
+        return {"id": user.id, "username": user.username}, 201
+
+
+class LoginResource(Resource):
+    def post(self):
+        username, password = credentials()
+        user = User.authenticate(username, password)
+        if user is None:
+            abort(401, message="Wrong username or password.")
+        return {
+            "access_token": user.generate_jwt(),
+            "refresh_token": user.generate_jwt(token_type="refresh"),
+        }
+
+
+# Protection, one method at a time: @jwt_required() — with the parentheses. Since
+# Flask-JWT-Extended 4.0 it makes a decorator; the post's bare @jwt_required (E2) is a
+# TypeError when the method is called.
+
+
+class RefreshResource(Resource):
+    @jwt_required(refresh=True)  # only a refresh token: an access token here is a 401
+    def post(self):
+        # BEGIN EXERCISE refresh: answer {"access_token": ...}, a new access token for current_user
+        return {"access_token": current_user.generate_jwt()}
+        # END EXERCISE
+
+
+class LogoutResource(Resource):
+    @jwt_required(verify_type=False)  # either token; the client calls once with each
+    def post(self):
+        try:
+            revoke(get_jwt())
+            db.session.commit()
+        except IntegrityError:  # the same token logged out twice at once: revoked either way
+            db.session.rollback()
+        return None, 204
+
+
+class MeResource(Resource):
+    @jwt_required()
+    def get(self):
+        # E9: the post's method body was only a comment, a SyntaxError. This one answers.
+        return {"id": current_user.id, "username": current_user.username}
+
+
+# Protection for a whole Resource: Flask-RESTful wraps every method in method_decorators.
+
+
+def todo_fields(body, required):
+    """The valid `title` and `done` of a to-do body, or a 400 naming the field."""
+    fields = {}
+    if set(body) - {"title", "done"}:
+        abort(400, message="Unknown field: a to-do has only 'title' and 'done'.")
+    if "title" in body or "title" in required:
+        title = required_string(body, "title")
+        if len(title) not in TITLE_LENGTH or not title.strip():
+            abort(400, message="'title' must be 1 to 200 characters, not only spaces.")
+        fields["title"] = title
+    if "done" in body:
+        if not isinstance(body["done"], bool):
+            abort(400, message="'done' must be true or false.")
+        fields["done"] = body["done"]
+    if not fields:
+        abort(400, message="Send 'title', 'done' or both.")
+    return fields
+
+
+def own_todo(todo_id):
+    """The caller's to-do. Someone else's answers exactly like one that does not exist."""
+    todo = db.session.scalar(db.select(Todo).where(Todo.id == todo_id, Todo.user_id == current_user.id))
+    if todo is None:
+        abort(404, message="No such to-do.")
+    return todo
+
+
+class TodoListResource(Resource):
+    method_decorators = [jwt_required()]
+
+    def get(self):
+        todos = db.session.scalars(db.select(Todo).where(Todo.user_id == current_user.id).order_by(Todo.id))
+        return [todo.to_json() for todo in todos]
+
+    def post(self):
+        todo = Todo(user_id=current_user.id, **todo_fields(json_object(), required={"title"}))
+        db.session.add(todo)
+        db.session.commit()
+        return todo.to_json(), 201
+
+
+class TodoResource(Resource):
+    method_decorators = [jwt_required()]
+
+    def get(self, todo_id):
+        return own_todo(todo_id).to_json()
+
+    def put(self, todo_id):
+        todo = own_todo(todo_id)
+        for name, value in todo_fields(json_object(), required=set()).items():
+            setattr(todo, name, value)
+        db.session.commit()
+        return todo.to_json()
+
+    def delete(self, todo_id):
+        db.session.delete(own_todo(todo_id))
+        db.session.commit()
+        return None, 204
+
+
+# The post's three session snippets (start, read, delete) as one Resource: three methods on
+# one URL, instead of three views that all claim "/" and the name `index` (E10).
+
+
+class SessionResource(Resource):
+    def post(self):
+        username, password = credentials()
+        # E13: the post starts a session for whoever asks. Check the password first.
+        user = User.authenticate(username, password)
+        if user is None:
+            abort(401, message="Wrong username or password.")
+        # BEGIN EXERCISE session_start: clear what the session held (fixation), store the
+        # user's id under "user_id", and make the session permanent (PERMANENT_SESSION_LIFETIME)
+        session.clear()  # nothing set before login survives it (session fixation)
+        session["user_id"] = user.id
+        session.permanent = True  # expires after PERMANENT_SESSION_LIFETIME, not 31 days
+        # END EXERCISE
+        return {"username": user.username}
+
+    def get(self):
+        user = session_user()
+        if user is None:
+            abort(401, message="No session: log in with POST /session.")
+        return {"id": user.id, "username": user.username}
+
+    def delete(self):
+        # BEGIN EXERCISE session_delete: empty the session, so Flask deletes the cookie; it
+        # must not fail when there is no session at all
+        # E11: the post's `del session['username']` is a KeyError (a 500) without a session.
+        session.clear()
+        # END EXERCISE
+        return None, 204
+
+
+class SessionTodoListResource(Resource):
+    method_decorators = [login_required]
+
+    def get(self):
+        todos = db.session.scalars(db.select(Todo).where(Todo.user_id == g.user.id).order_by(Todo.id))
+        return [todo.to_json() for todo in todos]
