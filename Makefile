@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-requirements
 STEP_DIRS := $(sort $(wildcard step[0-9]_*))
 STEP_DIR  := $(if $(STEP),$(wildcard step$(STEP)_*),$(lastword $(STEP_DIRS)))
 
-.PHONY: install run test unit lint exercise check hint notebooks
+.PHONY: install run test unit lint exercise check hint notebooks fuzz bench
 
 install: $(STAMP)
 
@@ -44,3 +44,11 @@ hint: $(STAMP)
 # JupyterLab on notebooks/, for the instructor.
 notebooks: $(STAMP)
 	$(BIN)/jupyter lab notebooks/
+
+# Many more random requests than `make test` sends (see tests/test_fuzz.py).
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest tests/test_fuzz.py
+
+# What authentication costs per request; writes bench/RESULTS.md.
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
