@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import textwrap
 import tomllib
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
@@ -34,10 +35,12 @@ MARKER = re.compile(r"#\s*(BEGIN|END)\s+EXERCISE")
 BEGIN = re.compile(r"^(?P<indent>\s*)# BEGIN EXERCISE (?P<name>\w+): (?P<text>.*)$")
 END = re.compile(r"^\s*# END EXERCISE$")
 COMMENT = re.compile(r"^\s*#")
-# Plugins are not auto-loaded: nbmake, hypothesis and the database plugins cost seconds per
-# run, and no step test uses them. A step test that needs one (say pytest_redis's fixtures)
-# must load it here: "-p", "pytest_redis.plugin".
+# -P keeps the repository root off sys.path, where it could shadow the workspace's packages.
+# xunit1: the JUnit report then names each test's file, which makes its node id again.
 PYTEST = [sys.executable, "-P", "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "junit_family=xunit1"]
+# The step tests use no third-party plugin, and loading them all (hypothesis, anyio, ...) costs
+# more than the tests. A step test that comes to need one must be given it here, say with
+# "-p", "pytest_redis.plugin" in PYTEST.
 PYTEST_ENV = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
 
 
@@ -157,9 +160,9 @@ def run_tests(step, steps_from, nodeids):
             # xunit1 gives the file; the classname is its dotted module, then any test classes.
             file = Path(case.get("file")).as_posix()
             classes = case.get("classname").split(".")[len(Path(file).with_suffix("").parts) :]
-            problem = case.find("failure") if case.find("failure") is not None else case.find("error")
-            if problem is not None:
-                outcome, message = "failed", (problem.get("message") or "").strip().split("\n")[0]
+            problems = case.findall("failure") + case.findall("error")  # error: in a fixture
+            if problems:
+                outcome, message = "failed", (problems[0].get("message") or "").strip().split("\n")[0]
             else:
                 outcome, message = ("skipped" if case.find("skipped") is not None else "passed"), ""
             outcomes["::".join([file, *classes, case.get("name")])] = (outcome, message)
@@ -171,18 +174,20 @@ def selects(fragment, nodeid):
     return nodeid == fragment or nodeid.startswith((fragment + "[", fragment + "::"))
 
 
+def verdict(exercise, outcomes):
+    """(passes, [(node id, message) of each failing test]): it passes when none of its tests
+    fails and at least one ran and passed."""
+    mine = [(nodeid, *outcome) for nodeid, outcome in outcomes.items()]
+    mine = [item for item in mine if any(selects(test, item[0]) for test in exercise["tests"])]
+    failures = [(nodeid, message) for nodeid, outcome, message in mine if outcome == "failed"]
+    return not failures and any(outcome == "passed" for _, outcome, _ in mine), failures
+
+
 def progress(step, steps_from):
-    """[(exercise, [(node id, message) of each failing test])], and whether each passes."""
+    """[(exercise, passes, failures)] for the exercises of a step, from one pytest run."""
     todo = exercises_of(step)
     outcomes = run_tests(step, steps_from, [test for exercise in todo for test in exercise["tests"]])
-    result = []
-    for exercise in todo:
-        mine = [(nodeid, *outcome) for nodeid, outcome in outcomes.items()]
-        mine = [item for item in mine if any(selects(test, item[0]) for test in exercise["tests"])]
-        failures = [(nodeid, message) for nodeid, outcome, message in mine if outcome == "failed"]
-        passed = not failures and any(outcome == "passed" for _, outcome, _ in mine)
-        result.append((exercise, passed, failures))
-    return result
+    return [(exercise, *verdict(exercise, outcomes)) for exercise in todo]
 
 
 def where(exercise, workspace):
@@ -195,55 +200,74 @@ def where(exercise, workspace):
     return shown(path)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True)
-    new = commands.add_parser("new", help="write the workspace of step N")
-    new.add_argument("--into", type=Path, default=WORKSPACES, help="where (default: exercises/)")
-    new.add_argument("--only", action="append", metavar="NAME", help="cut only this exercise")
-    for name in ("check", "hint"):
-        command = commands.add_parser(name, help=f"{name} the workspace of step N")
-        command.add_argument("--from", dest="source", type=Path, default=WORKSPACES)
-    for command in commands.choices.values():
-        command.add_argument("step", type=int, nargs="?")
-    args = parser.parse_args(argv)
+def new(step, into, names):
+    target = write_workspace(step, into, names)
+    print(f"Wrote {shown(target)}/. Your exercises, in order:")
+    for exercise in exercises_of(step):
+        if exercise["name"] in names:
+            print(f"  {exercise['name']:<28} {where(exercise, target)}")
+    print(f"Replace each `raise NotImplementedError` with your code, then: make check STEP={step}")
+    return 0
 
-    with_exercises = sorted({exercise["step"] for exercise in manifest()})
-    if args.step not in with_exercises:
-        steps = ", ".join(map(str, with_exercises))
-        parser.exit(2, f"Say which step: make {args.command} STEP=N, where N is one of {steps}.\n")
-    names = [exercise["name"] for exercise in exercises_of(args.step)]
-    if args.command == "new":
-        target = write_workspace(args.step, args.into, args.only or names)
-        print(f"Wrote {shown(target)}/. Your exercises, in order:")
-        for exercise in exercises_of(args.step):
-            if exercise["name"] in (args.only or names):
-                print(f"  {exercise['name']:<28} {where(exercise, target)}")
-        print(f"Replace each `raise NotImplementedError` with your code, then: make check STEP={args.step}")
-        return 0
 
-    workspace = args.source / step_folder(args.step).name
+def check(step, source, verbose):
+    """The progress (when verbose) and the next exercise to do; 0 once every one passes."""
+    workspace = source / step_folder(step).name
     if not workspace.is_dir():
-        parser.exit(2, f"No workspace {shown(workspace)}: run `make exercise STEP={args.step}` first.\n")
-    results = progress(args.step, args.source)
-    done = sum(passed for _, passed, _ in results)
-    following = next(((exercise, failures) for exercise, passed, failures in results if not passed), None)
-    if args.command == "check":
-        for exercise, passed, _ in results:
-            print(f"  [{'x' if passed else ' '}] {exercise['name']}")
-        print(f"{done}/{len(results)} exercises pass")
-    if following is None:
-        print(f"Every exercise of step {args.step} passes. Well done! Compare with {step_folder(args.step).name}/.")
+        print(f"No workspace {shown(workspace)}: run `make exercise STEP={step}` first.")
+        return 2
+    results = progress(step, source)
+    if verbose:
+        for exercise, passes, _ in results:
+            print(f"  [{'x' if passes else ' '}] {exercise['name']}")
+        print(f"{sum(passes for _, passes, _ in results)}/{len(results)} exercises pass")
+    todo = [(exercise, failures) for exercise, passes, failures in results if not passes]
+    if not todo:
+        print(f"Every exercise of step {step} passes. Well done! Compare with {step_folder(step).name}/.")
         return 0
-    exercise, failures = following
-    print(f"\nNext: {exercise['name']}, at {where(exercise, workspace)}")
-    print(f"Hint: {exercise['hint']}")
-    if args.command == "check" and failures:
+    exercise, failures = todo[0]
+    if verbose:
+        print()
+    print(f"Next: {exercise['name']}, at {where(exercise, workspace)}")
+    print(textwrap.fill(exercise["hint"], 100, initial_indent="Hint: ", subsequent_indent="      "))
+    if verbose and failures:
         nodeid, message = failures[0]
         more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
         print(f"\nFailing: {nodeid}{more}\n    {message}")
-        print(f"Whole story: STEPS_FROM={shown(args.source)} .venv/bin/pytest --step {args.step} '{nodeid}'")
-    return 1 if args.command == "check" else 0
+        print(f"All of it: STEPS_FROM={shown(source)} .venv/bin/pytest --step {step} '{nodeid}'")
+    return 1
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    new_parser = commands.add_parser("new", help="write the workspace of step N")
+    new_parser.add_argument("--into", type=Path, default=WORKSPACES, help="where (default: exercises/)")
+    new_parser.add_argument("--only", action="append", metavar="NAME", help="cut only this exercise")
+    for name in ("check", "hint"):
+        command = commands.add_parser(name, help=f"{name} the workspace of step N")
+        command.add_argument(
+            "--from", dest="source", type=Path, default=WORKSPACES, help="default: exercises/"
+        )
+    for command in commands.choices.values():
+        command.add_argument("step", type=int, nargs="?")  # optional, to answer a bare `make check`
+    args = parser.parse_args(argv)
+
+    steps = ", ".join(map(str, sorted({exercise["step"] for exercise in manifest()})))
+    if args.step is None:
+        target = {"new": "exercise"}.get(args.command, args.command)  # the Makefile's name for it
+        parser.exit(2, f"Say which step: make {target} STEP=N, where N is one of {steps}.\n")
+    if not exercises_of(args.step):
+        parser.exit(2, f"Step {args.step} has no exercises; these steps have: {steps}.\n")
+    names = [exercise["name"] for exercise in exercises_of(args.step)]
+    if args.command == "new":
+        if unknown := set(args.only or []) - set(names):
+            parser.exit(2, f"Not an exercise of step {args.step}: {', '.join(sorted(unknown))}.\n")
+        return new(args.step, args.into, args.only or names)
+    status = check(args.step, args.source, verbose=args.command == "check")
+    return status if args.command == "check" or status == 2 else 0
 
 
 if __name__ == "__main__":
