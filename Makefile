@@ -29,7 +29,7 @@ lint: $(STAMP)
 
 # The fast loop: everything but the real servers, notebooks and exercise round trips.
 unit: $(STAMP)
-	$(BIN)/pytest -m "not server and not notebook and not exercises"
+	$(BIN)/pytest -m "not server and not notebook and not exercises and not fuzz and not load"
 
 # Exercises (see "Doing the exercises" in README.md). STEP=1..4 is required.
 exercise: $(STAMP)
