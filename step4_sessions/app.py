@@ -23,6 +23,7 @@ from .resources import (
     TodoListResource,
     TodoResource,
 )
+from .storage import init_storage
 
 
 class Api(flask_restful.Api):
@@ -82,6 +83,7 @@ def create_app(config=None):
     with app.app_context():
         db.create_all()  # only the tables that are missing: `flask run` just works
     app.cli.add_command(init_db_command)
+    init_storage(app)
 
     # catch_all_404s: unknown paths answer {"message": ...} too, not Flask's HTML page.
     api = Api(app, catch_all_404s=True)

@@ -12,7 +12,7 @@ import functools
 import re
 import time
 
-from flask import g, jsonify, request, session
+from flask import current_app, g, jsonify, request, session
 from flask_jwt_extended import JWTManager
 from flask_restful import abort
 
@@ -80,6 +80,8 @@ def is_revoked(_header, claims):
     """Checked on every protected request, after the signature and before the Resource."""
     # BEGIN EXERCISE check_blocklist: a token is revoked if its jti is missing or in RevokedToken
     jti = claims.get("jti")
+    if redis_client() is not None:
+        return jti is None or redis_client().exists(f"revoked-token:{jti}") == 1
     return jti is None or db.session.get(RevokedToken, jti) is not None
     # END EXERCISE
 
@@ -88,9 +90,18 @@ def revoke(claims):
     """Block this token until it would have expired anyway; forget tokens past that."""
     # BEGIN EXERCISE revoke: store the token's jti and exp as a RevokedToken, and delete
     # the RevokedToken rows whose expires_at has passed
+    if redis_client() is not None:
+        # Shared by every app process; Redis forgets the entry when the token expires.
+        redis_client().set(f"revoked-token:{claims['jti']}", 1, exat=claims["exp"])
+        return
     db.session.add(RevokedToken(jti=claims["jti"], expires_at=claims["exp"]))
     db.session.execute(db.delete(RevokedToken).where(RevokedToken.expires_at < int(time.time())))
     # END EXERCISE
+
+
+def redis_client():
+    """The Redis client when REDIS_URL is set (see storage.py), else None."""
+    return current_app.extensions.get("redis")
 
 
 # Sessions. Flask's `session` is a dict kept in a cookie that Flask signs with SECRET_KEY:
@@ -104,6 +115,20 @@ def session_user():
     # session holds no id (use session.get, never session[...]) or that user is gone
     user_id = session.get("user_id")
     return db.session.get(User, user_id) if isinstance(user_id, int) else None
+    # END EXERCISE
+
+
+def start_session(user):
+    """A fresh session for this user, after the password was checked (E13)."""
+    # BEGIN EXERCISE session_start: give a server-side session a new id (regenerate, when the
+    # session interface has it), clear what the session held (fixation), store the user's id
+    # under "user_id", and make the session permanent (PERMANENT_SESSION_LIFETIME)
+    regenerate = getattr(current_app.session_interface, "regenerate", None)
+    if regenerate is not None:
+        regenerate(session)  # server-side: a new id; the old stored session is deleted
+    session.clear()  # nothing set before login survives it (session fixation)
+    session["user_id"] = user.id
+    session.permanent = True  # expires after PERMANENT_SESSION_LIFETIME, not 31 days
     # END EXERCISE
 
 

@@ -47,6 +47,9 @@ def from_environment():
         "SESSION_COOKIE_SECURE": os.environ.get("SESSION_COOKIE_SECURE", "1") != "0",
         "SESSION_COOKIE_HTTPONLY": True,  # page scripts cannot read it
         "SESSION_COOKIE_SAMESITE": "Lax",  # not sent with another site's POST
+        # Where sessions live: "cookie" (Flask's own), "sqlalchemy" or "redis" (storage.py).
+        "SESSION_BACKEND": os.environ.get("SESSION_BACKEND", "cookie"),
+        "REDIS_URL": os.environ.get("REDIS_URL"),
         # Any SQLAlchemy URL; unset, a SQLite file in the instance folder (see app.py).
         "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL"),
     }

@@ -115,6 +115,16 @@ class RevokedToken(db.Model):
     expires_at: Mapped[int]  # the token's own `exp`, in seconds since the epoch
 
 
+class StoredSession(db.Model):
+    """A server-side session (SESSION_BACKEND=sqlalchemy); the cookie holds only its id."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    data: Mapped[bytes]
+    expires_at: Mapped[int]  # seconds since the epoch
+
+
 class Todo(db.Model):
     __tablename__ = "todos"
 

@@ -7,7 +7,7 @@ from flask_jwt_extended import current_user, get_jwt, jwt_required
 from flask_restful import Resource, abort
 from sqlalchemy.exc import IntegrityError
 
-from .auth import login_required, revoke, session_user
+from .auth import login_required, revoke, session_user, start_session
 from .models import Todo, User, db
 
 USERNAME = re.compile(r"[A-Za-z0-9_.-]{3,32}")
@@ -201,12 +201,7 @@ class SessionResource(Resource):
         user = User.authenticate(username, password)
         if user is None:
             abort(401, message="Wrong username or password.")
-        # BEGIN EXERCISE session_start: clear what the session held (fixation), store the
-        # user's id under "user_id", and make the session permanent (PERMANENT_SESSION_LIFETIME)
-        session.clear()  # nothing set before login survives it (session fixation)
-        session["user_id"] = user.id
-        session.permanent = True  # expires after PERMANENT_SESSION_LIFETIME, not 31 days
-        # END EXERCISE
+        start_session(user)
         return {"username": user.username}
 
     def get(self):

@@ -155,6 +155,41 @@ def runner(app):
     return app.test_cli_runner()
 
 
+def missing_server(program, how):
+    """Skip a test whose server is not installed, with how to get it; under CI, fail."""
+    message = f"{program} is not installed ({how})"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{message}: CI must run these tests; .ci/run installs it.")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """A throwaway redis-server on a free loopback port, for the whole test session."""
+    executable = shutil.which("redis-server")
+    if executable is None:
+        missing_server("redis-server", "apt-get install redis-server")
+    # pytest-redis's executor starts it, waits for its port, and stops it after.
+    from pytest_redis.executor import RedisExecutor
+
+    from server import free_port
+
+    port = free_port()
+    datadir = tmp_path_factory.mktemp("redis")
+    with RedisExecutor(executable, 4, 30, "warning", "127.0.0.1", port, datadir=datadir):
+        yield f"redis://127.0.0.1:{port}/0"
+
+
+@pytest.fixture
+def redis_url(redis_server):
+    """The Redis server, emptied for this test."""
+    import redis
+
+    with redis.Redis.from_url(redis_server) as client:
+        client.flushdb()
+    return redis_server
+
+
 class Account:
     """A user of the step's app: the demo account in step 1, a registered one after."""
 

@@ -1,16 +1,19 @@
 """Step 4: Flask's session — start, read and delete, done safely.
 
-The session cases S1-S10 of the attack catalog, with TESTING off.
+The session cases S1-S10 of the attack catalog, with TESTING off, against every place a
+session can live (SESSION_BACKEND): Flask's signed cookie, the database, and Redis.
 """
 
 import base64
 import hashlib
+import importlib
 import json
 import time
 import warnings
 from http.cookies import SimpleCookie
 
 import pytest
+import redis
 from flask.json.tag import TaggedJSONSerializer
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from server import flask_run, request
@@ -19,6 +22,29 @@ pytestmark = pytest.mark.steps(4)
 
 PASSWORD = "correct horse battery"
 NO_SESSION = {"message": "No session: log in with POST /session."}
+SERVER_SIDE = ["sqlalchemy", "redis"]
+
+
+@pytest.fixture(params=["cookie", *SERVER_SIDE])
+def session_backend(request):
+    return request.param
+
+
+@pytest.fixture
+def base_config(base_config, session_backend, request):
+    """Every test here runs once per session backend, unless it names its own."""
+    config = {**base_config, "SESSION_BACKEND": session_backend}
+    if session_backend == "redis":
+        config["REDIS_URL"] = request.getfixturevalue("redis_url")
+    return config
+
+
+def cookie_only(test):
+    return pytest.mark.parametrize("session_backend", ["cookie"], indirect=True)(test)
+
+
+def server_side_only(test):
+    return pytest.mark.parametrize("session_backend", SERVER_SIDE, indirect=True)(test)
 
 
 @pytest.fixture
@@ -154,6 +180,7 @@ def test_s1_cookie_flags_after_login(client, alice):
     assert attributes["path"] == "/"
 
 
+@cookie_only
 def test_s1_secure_is_turned_off_only_by_the_environment(monkeypatch, make_app, step):
     from conftest import Account
 
@@ -164,6 +191,7 @@ def test_s1_secure_is_turned_off_only_by_the_environment(monkeypatch, make_app, 
     assert "secure" not in attributes and "httponly" in attributes
 
 
+@cookie_only
 def test_s1_session_lasts_30_minutes_by_default_and_as_the_environment_says(
     monkeypatch, make_app, client, alice
 ):
@@ -179,6 +207,7 @@ def test_s1_session_lasts_30_minutes_by_default_and_as_the_environment_says(
     assert 120 - 5 < lifetime(log_in(other)) <= 120
 
 
+@cookie_only
 def test_s2_the_cookie_is_readable_by_anyone_and_holds_no_secret(client, alice):
     """E12: Flask's session is signed, not encrypted. Decode it without the key."""
     value, _ = session_cookie(log_in(client))
@@ -190,6 +219,7 @@ def test_s2_the_cookie_is_readable_by_anyone_and_holds_no_secret(client, alice):
         assert secret not in value and secret not in json.dumps(data)
 
 
+@cookie_only
 def test_s3_tampered_cookie_is_treated_as_logged_out(client, alice, make_account):
     mallory = make_account("mallory")
     value, _ = session_cookie(log_in(client, "mallory"))
@@ -207,6 +237,7 @@ def test_s4_cookie_signed_with_a_guessed_key_is_treated_as_logged_out(client, al
     assert client.get("/session").json == NO_SESSION
 
 
+@cookie_only
 def test_s4_the_control_a_cookie_signed_with_the_real_key_is_accepted(client, alice):
     real = client.application.config["SECRET_KEY"]
     client.set_cookie("session", cookie_signed_with(real, {"_permanent": True, "user_id": alice.id}))
@@ -233,6 +264,7 @@ def test_s6_logout_twice_answers_204_both_times(client, alice, logged_in):
         assert response.status_code == 204 and response.headers["Cache-Control"] == "no-store"
 
 
+@cookie_only
 def test_s7_cookie_sessions_an_old_cookie_still_works_after_logout_known_limit(client, alice):
     """The limit of a session kept in the cookie: the server keeps nothing to forget.
 
@@ -245,6 +277,7 @@ def test_s7_cookie_sessions_an_old_cookie_still_works_after_logout_known_limit(c
     assert client.get("/session").status_code == 200
 
 
+@cookie_only
 def test_s8_a_stale_cookie_is_treated_as_logged_out(client, alice, monkeypatch):
     real = client.application.config["SECRET_KEY"]
     an_hour_ago = int(time.time()) - 3600
@@ -293,3 +326,121 @@ def test_flask_run_session_login_read_logout_over_http(step_dir, keys, tmp_path)
         assert jar["session"].value == ""  # the server told the client to forget it
         after = request("GET", base + "/session", headers={"Cookie": "session="})
         assert after.status == 401 and after.json == NO_SESSION
+
+
+# --- Server-side sessions: the session lives on the server, the cookie holds only its id ----
+
+
+def stored_session_count(app, session_backend, redis_url=None):
+    if session_backend == "redis":
+        with redis.Redis.from_url(app.config["REDIS_URL"]) as client:
+            return len(client.keys("session:*"))
+    models = importlib.import_module(app.import_name.rsplit(".", 1)[0]).models
+    with app.app_context():
+        return models.db.session.query(models.StoredSession).count()
+
+
+@server_side_only
+def test_s2_server_side_the_cookie_holds_only_an_opaque_id(client, alice):
+    value, _ = session_cookie(log_in(client))
+    assert "." not in value and len(value) == 43  # 32 random bytes in base64url, nothing else
+    decoded = base64.urlsafe_b64decode(value + "=")
+    assert b"user_id" not in decoded and b"alice" not in decoded
+
+
+@server_side_only
+def test_s3_server_side_a_changed_id_is_treated_as_logged_out(client, alice):
+    value, _ = session_cookie(log_in(client))
+    client.set_cookie("session", value[:-2] + ("AA" if value[-2:] != "AA" else "BB"))
+    assert client.get("/session").json == NO_SESSION
+
+
+@server_side_only
+def test_s5_server_side_login_gives_a_new_id_and_deletes_the_old_session(app, client, alice, session_backend):
+    first, _ = session_cookie(log_in(client))
+    second, _ = session_cookie(log_in(client))
+    assert first != second
+    assert stored_session_count(app, session_backend) == 1
+    client.set_cookie("session", first)
+    assert client.get("/session").json == NO_SESSION
+
+
+@server_side_only
+def test_s7_server_side_an_old_cookie_replayed_after_logout_answers_401(app, client, alice, session_backend):
+    """S7 turned around: logout deletes the stored session, so no copy of the cookie works."""
+    value, _ = session_cookie(log_in(client))
+    assert stored_session_count(app, session_backend) == 1
+    assert client.delete("/session").status_code == 204
+    assert stored_session_count(app, session_backend) == 0
+    client.set_cookie("session", value)
+    assert client.get("/session").json == NO_SESSION
+
+
+@server_side_only
+def test_s8_server_side_an_expired_session_is_treated_as_logged_out(app, client, alice, session_backend, step_package):
+    value, _ = session_cookie(log_in(client))
+    if session_backend == "redis":
+        with redis.Redis.from_url(app.config["REDIS_URL"]) as store:
+            store.pexpire(f"session:{value}", 1)
+        time.sleep(0.01)
+    else:
+        models = step_package.models
+        with app.app_context():
+            stored = models.db.session.get(models.StoredSession, f"session:{value}")
+            stored.expires_at = int(time.time()) - 1
+            models.db.session.commit()
+    assert client.get("/session").json == NO_SESSION
+
+
+@pytest.mark.parametrize("session_backend", ["cookie"], indirect=True)
+def test_an_unknown_session_backend_stops_the_app(make_app):
+    with pytest.raises(ValueError, match="SESSION_BACKEND must be cookie, sqlalchemy or redis"):
+        make_app(SESSION_BACKEND="memcached")
+
+
+@pytest.mark.parametrize("session_backend", ["cookie"], indirect=True)
+def test_the_redis_backend_needs_redis_url(make_app):
+    with pytest.raises(ValueError, match="needs REDIS_URL"):
+        make_app(SESSION_BACKEND="redis")
+
+
+@pytest.mark.parametrize("session_backend", ["cookie"], indirect=True)
+def test_with_redis_url_the_token_blocklist_lives_in_redis_and_expires_with_the_token(make_app, redis_url, step):
+    from conftest import Account
+
+    app = make_app(REDIS_URL=redis_url)
+    client = app.test_client()
+    tokens = Account(client, step).login()
+    assert client.post("/logout", headers={"Authorization": f"Bearer {tokens['access_token']}"}).status_code == 204
+    with redis.Redis.from_url(redis_url) as store:
+        [key] = store.keys("revoked-token:*")
+        assert 0 < store.ttl(key) <= 15 * 60
+    response = client.get("/me", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert response.status_code == 401 and response.json == {"message": "The token has been revoked."}
+
+
+@pytest.mark.server
+def test_two_instances_sharing_redis_share_sessions_and_revoked_tokens(step_dir, keys, tmp_path, redis_url):
+    """Two `flask run` processes, one Redis and one database: what a load balancer sees."""
+    env = {
+        **keys,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'shared.sqlite3'}",
+        "SESSION_BACKEND": "redis",
+        "REDIS_URL": redis_url,
+    }
+    credentials = {"username": "erin", "password": PASSWORD}
+    with flask_run(step_dir, env=env) as first, flask_run(step_dir, env=env) as second:
+        assert request("POST", first + "/register", credentials).status == 201
+
+        started = request("POST", first + "/session", credentials)
+        cookie = {"Cookie": f"session={SimpleCookie(started.headers['Set-Cookie'])['session'].value}"}
+        assert request("GET", second + "/session", headers=cookie).json["username"] == "erin"
+        assert request("DELETE", second + "/session", headers=cookie).status == 204
+        assert request("GET", first + "/session", headers=cookie).status == 401
+
+        token = request("POST", first + "/login", credentials).json["access_token"]
+        bearer = {"Authorization": f"Bearer {token}"}
+        assert request("GET", second + "/me", headers=bearer).status == 200
+        assert request("POST", second + "/logout", headers=bearer).status == 204
+        revoked = request("GET", first + "/me", headers=bearer)
+        assert revoked.status == 401 and revoked.json == {"message": "The token has been revoked."}
