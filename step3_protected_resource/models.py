@@ -11,7 +11,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import DateTime, ForeignKey, Index, String, func, select
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, String, func, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -112,7 +112,7 @@ class RevokedToken(db.Model):
     __tablename__ = "revoked_tokens"
 
     jti: Mapped[str] = mapped_column(String(36), primary_key=True)
-    expires_at: Mapped[int]  # the token's own `exp`, in seconds since the epoch
+    expires_at: Mapped[int] = mapped_column(BigInteger)  # the token's own `exp`, in seconds
 
 
 class Todo(db.Model):

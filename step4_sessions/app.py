@@ -76,6 +76,7 @@ def create_app(config=None):
         database = Path(app.instance_path) / f"{__package__}.sqlite3"
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{database}"
 
+    init_storage(app)  # before the database: a wrong SESSION_BACKEND stops the app first
     jwt_manager.init_app(app)
     app.before_request(reject_blank_authorization_parts)
     app.after_request(never_cache_sessions)
@@ -83,7 +84,6 @@ def create_app(config=None):
     with app.app_context():
         db.create_all()  # only the tables that are missing: `flask run` just works
     app.cli.add_command(init_db_command)
-    init_storage(app)
 
     # catch_all_404s: unknown paths answer {"message": ...} too, not Flask's HTML page.
     api = Api(app, catch_all_404s=True)

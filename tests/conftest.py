@@ -6,6 +6,7 @@ the repository root, or from a learner's workspace when STEPS_FROM=exercises.
 """
 
 import gc
+import glob
 import importlib
 import os
 import secrets
@@ -55,15 +56,28 @@ def selected_steps(config):
 
 
 def pytest_generate_tests(metafunc):
-    if "step" in metafunc.fixturenames:
-        marker = metafunc.definition.get_closest_marker("steps")
-        applies_to = marker.args if marker else tuple(STEPS)
-        steps = [n for n in selected_steps(metafunc.config) if n in applies_to]
+    """Parametrize `step` over the steps a test applies to and, in a module that sets
+    DATABASES, `database` over those engines too (steps 2-4 have a database)."""
+    if "step" not in metafunc.fixturenames:
+        return
+    marker = metafunc.definition.get_closest_marker("steps")
+    applies_to = marker.args if marker else tuple(STEPS)
+    steps = [n for n in selected_steps(metafunc.config) if n in applies_to]
+    if "database" not in metafunc.fixturenames:
         metafunc.parametrize("step", steps, ids=[f"step{n}" for n in steps])
+        return
+    engines = getattr(metafunc.module, "DATABASES", ("sqlite",))
+    cases = []
+    for n in steps:
+        cases.append(pytest.param(n, "sqlite", id=f"step{n}"))
+        if n >= 2 and "postgresql" in engines:
+            cases.append(pytest.param(n, "postgresql", id=f"step{n}-postgresql", marks=pytest.mark.postgresql))
+    metafunc.parametrize(("step", "database"), cases)
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "steps(*numbers): the steps a test applies to")
+    config.addinivalue_line("markers", "postgresql: runs against a throwaway PostgreSQL server")
 
 
 @pytest.fixture(autouse=True)
@@ -105,7 +119,9 @@ def database_folder(tmp_path):
 
 
 @pytest.fixture
-def database_url(step, step_package, database_folder, empty_databases):
+def database_url(request, database, step, step_package, database_folder, empty_databases):
+    if database == "postgresql":
+        return request.getfixturevalue("postgresql_url")
     if step >= 2 and step not in empty_databases:
         empty = empty_databases["folder"] / f"step{step}.sqlite3"
         keys = {"SECRET_KEY": secrets.token_hex(32), "JWT_SECRET_KEY": secrets.token_hex(32)}
@@ -115,6 +131,69 @@ def database_url(step, step_package, database_folder, empty_databases):
     if step >= 2:
         shutil.copyfile(empty_databases[step], database)
     return f"sqlite:///{database}"
+
+
+@pytest.fixture(scope="session")
+def postgresql_server():
+    """A throwaway PostgreSQL cluster in a temporary folder, on a free loopback port."""
+    pg_ctl = shutil.which("pg_ctl") or next(iter(sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))), None)
+    if pg_ctl is None:
+        missing_server("PostgreSQL", "apt-get install postgresql")
+    # pytest-postgresql's executor runs initdb and pg_ctl, waits for the port, stops it after.
+    from pytest_postgresql.executors.proc import PostgreSQLExecutor
+    from server import free_port
+
+    shm = Path("/dev/shm")
+    folder = Path(tempfile.mkdtemp(prefix="auth-tests-postgresql-", dir=shm if shm.is_dir() else None))
+    if os.geteuid() == 0:
+        # PostgreSQL refuses to run as root (CI runs as root): run pg_ctl as its own user.
+        shutil.chown(folder, "postgres")
+        wrapper = folder / "pg_ctl"
+        wrapper.write_text(f'#!/bin/sh\nexec runuser -u postgres -- "{pg_ctl}" "$@"\n')
+        wrapper.chmod(0o755)
+        pg_ctl = str(wrapper)
+    port = free_port()
+    executor = PostgreSQLExecutor(
+        pg_ctl, "127.0.0.1", port, str(folder / "data"), str(folder), str(folder / "log"), "-w", "tests",
+        # A throwaway cluster: durability buys nothing here and costs every commit a flush.
+        postgres_options="-c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+    )
+    with executor:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}"
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgresql_databases(postgresql_server):
+    """An engine per step's database, closed before the server stops."""
+    engines = {}
+    yield engines
+    for engine in engines.values():
+        engine.dispose()
+
+
+@pytest.fixture
+def postgresql_url(postgresql_server, postgresql_databases, step, step_package):
+    """A database of the step's on the PostgreSQL server: made once, emptied for each test."""
+    import sqlalchemy
+
+    url = f"{postgresql_server}/step{step}"
+    metadata = step_package.models.db.metadata
+    if step not in postgresql_databases:
+        admin = sqlalchemy.create_engine(f"{postgresql_server}/postgres", isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(sqlalchemy.text(f'CREATE DATABASE "step{step}"'))
+        admin.dispose()
+        engine = sqlalchemy.create_engine(url)
+        metadata.create_all(engine)
+        postgresql_databases[step] = engine
+    # DELETE and a sequence reset: TRUNCATE makes new files for every table, far slower here.
+    with postgresql_databases[step].begin() as connection:
+        for table in reversed(metadata.sorted_tables):
+            connection.execute(table.delete())
+            if "id" in table.c and table.c.id.autoincrement is not False and table.c.id.type.python_type is int:
+                connection.execute(sqlalchemy.text(f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), 1, false)"))
+    return url
 
 
 @pytest.fixture
@@ -132,12 +211,21 @@ def base_config(step, keys, database_url):
 
 @pytest.fixture
 def make_app(step_package, base_config):
+    built = []
+
     def make(**config):
         """The step's app; a setting given as None is left to the environment."""
         merged = {**base_config, **config}
-        return step_package.create_app({k: v for k, v in merged.items() if v is not None})
+        built.append(step_package.create_app({k: v for k, v in merged.items() if v is not None}))
+        return built[-1]
 
-    return make
+    yield make
+    # Close each app's database connections now, not whenever the garbage collector runs.
+    models = getattr(step_package, "models", None)
+    for app in built if models else ():
+        with app.app_context():
+            for engine in models.db.engines.values():
+                engine.dispose()
 
 
 @pytest.fixture
@@ -171,7 +259,6 @@ def redis_server(tmp_path_factory):
         missing_server("redis-server", "apt-get install redis-server")
     # pytest-redis's executor starts it, waits for its port, and stops it after.
     from pytest_redis.executor import RedisExecutor
-
     from server import free_port
 
     port = free_port()

@@ -12,6 +12,9 @@ import pytest
 from flask_jwt_extended import decode_token
 from server import flask_run, request
 
+# These suites run on SQLite and again on PostgreSQL (see conftest.py).
+DATABASES = ("sqlite", "postgresql")
+
 pytestmark = pytest.mark.steps(2, 3, 4)
 
 PASSWORD = "correct horse battery"

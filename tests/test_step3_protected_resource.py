@@ -12,6 +12,9 @@ import pytest
 from server import flask_run, request
 from tokens import ATTACKER_PUBLIC_KEY, b64url, bearer, claims_for, forge, unb64url
 
+# These suites run on SQLite and again on PostgreSQL (see conftest.py).
+DATABASES = ("sqlite", "postgresql")
+
 pytestmark = pytest.mark.steps(3, 4)
 
 INVALID = 'Bearer error="invalid_token"'

@@ -18,6 +18,9 @@ from flask.json.tag import TaggedJSONSerializer
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 from server import flask_run, request
 
+# These suites run on SQLite and again on PostgreSQL (see conftest.py).
+DATABASES = ("sqlite", "postgresql")
+
 pytestmark = pytest.mark.steps(4)
 
 PASSWORD = "correct horse battery"
@@ -420,11 +423,12 @@ def test_with_redis_url_the_token_blocklist_lives_in_redis_and_expires_with_the_
 
 
 @pytest.mark.server
-def test_two_instances_sharing_redis_share_sessions_and_revoked_tokens(step_dir, keys, tmp_path, redis_url):
-    """Two `flask run` processes, one Redis and one database: what a load balancer sees."""
+def test_two_instances_sharing_redis_share_sessions_and_revoked_tokens(step_dir, keys, database_url, redis_url):
+    """Two `flask run` processes, one Redis and one database (SQLite, then PostgreSQL):
+    what the app looks like behind a load balancer."""
     env = {
         **keys,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'shared.sqlite3'}",
+        "DATABASE_URL": database_url,
         "SESSION_BACKEND": "redis",
         "REDIS_URL": redis_url,
     }
