@@ -7,7 +7,7 @@ from flask_jwt_extended import current_user, get_jwt, jwt_required
 from flask_restful import Resource, abort
 from sqlalchemy.exc import IntegrityError
 
-from .auth import login_required, revoke, session_user, start_session
+from .auth import login_required, revoke, start_session
 from .models import Todo, User, db
 
 USERNAME = re.compile(r"[A-Za-z0-9_.-]{3,32}")
@@ -204,11 +204,9 @@ class SessionResource(Resource):
         start_session(user)
         return {"username": user.username}
 
+    @login_required
     def get(self):
-        user = session_user()
-        if user is None:
-            abort(401, message="No session: log in with POST /session.")
-        return {"id": user.id, "username": user.username}
+        return {"id": g.user.id, "username": g.user.username}
 
     def delete(self):
         # BEGIN EXERCISE session_delete: empty the session, so Flask deletes the cookie; it
