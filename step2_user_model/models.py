@@ -32,6 +32,17 @@ def password_hasher():
     return hasher_with(config["PASSWORD_HASH_TIME_COST"], config["PASSWORD_HASH_MEMORY_KIB"])
 
 
+def parse_id(text):
+    """A row id from text (a token's `sub`): a whole number a 64-bit integer column can hold,
+    or None. A larger one would overflow in the database driver: a 500, not "no such user"."""
+    if text.isascii() and text.isdigit() and len(text) <= 19 and int(text) <= MAX_ID:
+        return int(text)
+    return None
+
+
+MAX_ID = 2**63 - 1
+
+
 @functools.cache
 def hasher_with(time_cost, memory_kib):
     return PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=1)
@@ -120,10 +131,10 @@ class User(db.Model):
         # E6: only a bad token means "no user". The post's bare `except:` also hid bugs.
         except pyjwt.InvalidTokenError:
             return None
-        subject = claims["sub"]
-        if claims.get("type") != "access" or not (subject.isascii() and subject.isdigit()):
+        user_id = parse_id(claims["sub"])
+        if claims.get("type") != "access" or user_id is None:
             return None
-        return db.session.get(User, int(subject))  # E7: not the legacy User.query.get
+        return db.session.get(User, user_id)  # E7: not the legacy User.query.get
         # END EXERCISE
 
 

@@ -28,6 +28,8 @@ def required_string(body, field):
         value.encode()
     except UnicodeEncodeError:  # JSON allows lone surrogates ("\ud800"); UTF-8 does not
         abort(400, message=f"'{field}' must be valid Unicode text.")
+    if "\x00" in value:  # no name or password needs one, and PostgreSQL cannot store it
+        abort(400, message=f"'{field}' must not contain NUL characters.")
     return value
 
 

@@ -94,8 +94,7 @@ def create_app(config=None):
     api.add_resource(LogoutResource, "/logout")
     api.add_resource(MeResource, "/me")
     api.add_resource(TodoListResource, "/todos")
-    # max: a larger id is a 404 here, not an integer overflow in the database driver.
-    api.add_resource(TodoResource, "/todos/<int(max=2147483647):todo_id>")
+    api.add_resource(TodoResource, "/todos/<todo_id>")
     api.add_resource(SessionResource, "/session")
     api.add_resource(SessionTodoListResource, "/session/todos")
     return app

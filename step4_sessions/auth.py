@@ -16,7 +16,7 @@ from flask import current_app, g, jsonify, request, session
 from flask_jwt_extended import JWTManager
 from flask_restful import abort
 
-from .models import RevokedToken, User, db
+from .models import MAX_ID, RevokedToken, User, db, parse_id
 
 # The JWTManager is named for what it is, so that `jwt` stays free for PyJWT (E1).
 jwt_manager = JWTManager()
@@ -68,10 +68,10 @@ def user_gone(_header, _claims):
 @jwt_manager.user_lookup_loader
 def load_user(_header, claims):
     """`current_user` in a protected Resource: the token's user, or None (then a 401)."""
-    # BEGIN EXERCISE user_lookup: return the User whose id is the token's "sub" (a string of
-    # digits), with db.session.get; None when there is no such user
-    subject = claims["sub"]
-    return db.session.get(User, int(subject)) if subject.isascii() and subject.isdigit() else None
+    # BEGIN EXERCISE user_lookup: return the User whose id is parse_id(the token's "sub"),
+    # with db.session.get; None when the id is None or there is no such user
+    user_id = parse_id(claims["sub"])
+    return db.session.get(User, user_id) if user_id is not None else None
     # END EXERCISE
 
 
@@ -114,7 +114,7 @@ def session_user():
     # BEGIN EXERCISE session_read: the User whose id is session["user_id"], or None when the
     # session holds no id (use session.get, never session[...]) or that user is gone
     user_id = session.get("user_id")
-    return db.session.get(User, user_id) if isinstance(user_id, int) else None
+    return db.session.get(User, user_id) if isinstance(user_id, int) and 0 < user_id <= MAX_ID else None
     # END EXERCISE
 
 

@@ -8,7 +8,7 @@ from flask_restful import Resource, abort
 from sqlalchemy.exc import IntegrityError
 
 from .auth import login_required, revoke, start_session
-from .models import Todo, User, db
+from .models import Todo, User, db, parse_id
 
 USERNAME = re.compile(r"[A-Za-z0-9_.-]{3,32}")
 PASSWORD_LENGTH = range(8, 128 + 1)
@@ -31,6 +31,8 @@ def required_string(body, field):
         value.encode()
     except UnicodeEncodeError:  # JSON allows lone surrogates ("\ud800"); UTF-8 does not
         abort(400, message=f"'{field}' must be valid Unicode text.")
+    if "\x00" in value:  # no name or password needs one, and PostgreSQL cannot store it
+        abort(400, message=f"'{field}' must not contain NUL characters.")
     return value
 
 
@@ -150,8 +152,12 @@ def todo_fields(body, required):
 
 
 def own_todo(todo_id):
-    """The caller's to-do. Someone else's answers exactly like one that does not exist."""
-    todo = db.session.scalar(db.select(Todo).where(Todo.id == todo_id, Todo.user_id == current_user.id))
+    """The caller's to-do. Someone else's answers exactly like one that does not exist, and so
+    does an id that no database integer can hold (parse_id, rather than an `int` converter in
+    the route: past its range that one sends Flask-RESTful's error router a 500)."""
+    todo_id = parse_id(todo_id)
+    own = db.select(Todo).where(Todo.id == todo_id, Todo.user_id == current_user.id)
+    todo = db.session.scalar(own) if todo_id is not None else None
     if todo is None:
         abort(404, message="No such to-do.")
     return todo

@@ -90,6 +90,17 @@ def test_logout_without_a_token_answers_401(client):
     assert response.status_code == 401 and response.headers["WWW-Authenticate"] == "Bearer"
 
 
+def test_a_token_whose_jti_is_in_the_blocklist_answers_401(app, client, tokens, step_package):
+    """The blocklist on its own: revoke by hand, as another process's logout would."""
+    models = step_package.models
+    claims = pyjwt.decode(tokens["access_token"], options={"verify_signature": False})
+    with app.app_context():
+        models.db.session.add(models.RevokedToken(jti=claims["jti"], expires_at=claims["exp"]))
+        models.db.session.commit()
+    assert_invalid(client.get("/me", headers=bearer(tokens["access_token"])), "The token has been revoked.")
+    assert client.post("/refresh", headers=bearer(tokens["refresh_token"])).status_code == 200
+
+
 def test_revoked_tokens_are_kept_until_they_expire_then_pruned(app, client, tokens, step_package):
     models = step_package.models
     with app.app_context():
