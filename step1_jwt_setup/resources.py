@@ -59,9 +59,9 @@ class LoginResource(Resource):
         password_ok = same(password, current_app.config["DEMO_PASSWORD"])
         if not (username_ok and password_ok):
             abort(401, message="Wrong username or password.")
-        # BEGIN EXERCISE issue_access_token: answer {"access_token": ...} made by
-        # Flask-JWT-Extended's create_access_token, with the username as the identity
         # Flask-JWT-Extended signs with JWT_SECRET_KEY and adds iat, nbf, jti, exp and
         # type="access"; the identity becomes `sub`, which must be a string.
+        # BEGIN EXERCISE issue_access_token: answer {"access_token": ...} made by
+        # Flask-JWT-Extended's create_access_token, with the username as the identity
         return {"access_token": create_access_token(identity=username)}
         # END EXERCISE

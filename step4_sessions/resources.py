@@ -215,9 +215,9 @@ class SessionResource(Resource):
         return {"id": g.user.id, "username": g.user.username}
 
     def delete(self):
+        # E11: the post's `del session['username']` is a KeyError (a 500) without a session.
         # BEGIN EXERCISE session_delete: empty the session, so Flask deletes the cookie; it
         # must not fail when there is no session at all
-        # E11: the post's `del session['username']` is a KeyError (a 500) without a session.
         session.clear()
         # END EXERCISE
         return None, 204

@@ -98,7 +98,12 @@ def test_a_token_whose_jti_is_in_the_blocklist_answers_401(app, client, tokens, 
         models.db.session.add(models.RevokedToken(jti=claims["jti"], expires_at=claims["exp"]))
         models.db.session.commit()
     assert_invalid(client.get("/me", headers=bearer(tokens["access_token"])), "The token has been revoked.")
-    assert client.post("/refresh", headers=bearer(tokens["refresh_token"])).status_code == 200
+
+
+def test_a_token_without_a_jti_counts_as_revoked(client, account, key):
+    """A token that cannot be revoked is not accepted (only a forger holding the key makes one)."""
+    token = forge(claims_for(account.id, jti=None), key)
+    assert_invalid(client.get("/me", headers=bearer(token)), "The token has been revoked.")
 
 
 def test_revoked_tokens_are_kept_until_they_expire_then_pruned(app, client, tokens, step_package):

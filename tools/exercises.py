@@ -4,6 +4,9 @@
     python tools/exercises.py check N    run their tests, say how many pass and what to do next
     python tools/exercises.py hint N     the hint for the next exercise to do
 
+(`make exercise|check|hint STEP=N` run these.) `new --into DIR` writes elsewhere and `--only NAME`
+cuts only that exercise; `check --from DIR` and `hint --from DIR` read from there.
+
 Only the reference steps are maintained. In their code, an exercise is a marked block:
 
     # BEGIN EXERCISE <name>: <instruction, which may go on over the
@@ -37,7 +40,9 @@ END = re.compile(r"^\s*# END EXERCISE$")
 COMMENT = re.compile(r"^\s*#")
 # -P keeps the repository root off sys.path, where it could shadow the workspace's packages.
 # xunit1: the JUnit report then names each test's file, which makes its node id again.
+# SQLite is enough to check an exercise: the PostgreSQL runs of the same tests add a server.
 PYTEST = [sys.executable, "-P", "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "junit_family=xunit1"]
+PYTEST += ["-m", "not postgresql"]
 # The step tests use no third-party plugin, and loading them all (hypothesis, anyio, ...) costs
 # more than the tests. A step test that comes to need one must be given it here, say with
 # "-p", "pytest_redis.plugin" in PYTEST.
@@ -146,15 +151,18 @@ def shown(path):
     return path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else str(path)
 
 
-def run_tests(step, steps_from, nodeids):
-    """Run the tests in one pytest process: {node id: (outcome, first line of the failure)}."""
+def run_tests(steps, steps_from, nodeids):
+    """Run the tests on these steps in one pytest process: {node id: (outcome, first line of
+    the failure)}. Outcomes are "passed", "failed" (in the test or a fixture) and "skipped"."""
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.xml"
-        command = [*PYTEST, f"--step={step}", f"--junitxml={report}", *dict.fromkeys(nodeids)]
+        options = [f"--step={step}" for step in steps] + [f"--junitxml={report}"]
+        command = [*PYTEST, *options, *dict.fromkeys(nodeids)]
         env = {**os.environ, **PYTEST_ENV, "STEPS_FROM": str(Path(steps_from).resolve())}
         ran = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
         if ran.returncode not in (0, 1) or not report.exists():  # 1 is "some tests failed"
-            raise SystemExit(f"pytest could not run the tests:\n{ran.stdout}{ran.stderr}")
+            last = (ran.stdout + ran.stderr).strip().split("\n")[-25:]  # where the cause is
+            raise SystemExit("pytest could not run the tests:\n" + "\n".join(last))
         outcomes = {}
         for case in ElementTree.parse(report).iter("testcase"):
             # xunit1 gives the file; the classname is its dotted module, then any test classes.
@@ -177,16 +185,15 @@ def selects(fragment, nodeid):
 def verdict(exercise, outcomes):
     """(passes, [(node id, message) of each failing test]): it passes when none of its tests
     fails and at least one ran and passed."""
-    mine = [(nodeid, *outcome) for nodeid, outcome in outcomes.items()]
-    mine = [item for item in mine if any(selects(test, item[0]) for test in exercise["tests"])]
-    failures = [(nodeid, message) for nodeid, outcome, message in mine if outcome == "failed"]
-    return not failures and any(outcome == "passed" for _, outcome, _ in mine), failures
+    mine = {n: outcome for n, outcome in outcomes.items() if any(selects(t, n) for t in exercise["tests"])}
+    failures = [(nodeid, message) for nodeid, (outcome, message) in mine.items() if outcome == "failed"]
+    return not failures and any(outcome == "passed" for outcome, _ in mine.values()), failures
 
 
 def progress(step, steps_from):
     """[(exercise, passes, failures)] for the exercises of a step, from one pytest run."""
     todo = exercises_of(step)
-    outcomes = run_tests(step, steps_from, [test for exercise in todo for test in exercise["tests"]])
+    outcomes = run_tests([step], steps_from, [test for exercise in todo for test in exercise["tests"]])
     return [(exercise, *verdict(exercise, outcomes)) for exercise in todo]
 
 
@@ -206,7 +213,8 @@ def new(step, into, names):
     for exercise in exercises_of(step):
         if exercise["name"] in names:
             print(f"  {exercise['name']:<28} {where(exercise, target)}")
-    print(f"Replace each `raise NotImplementedError` with your code, then: make check STEP={step}")
+    print("The step's README.md is there too. Each exercise is a `# TODO(name)` comment; replace the")
+    print(f"`raise NotImplementedError` under it with your code, then run: make check STEP={step}")
     return 0
 
 
@@ -216,6 +224,12 @@ def check(step, source, verbose):
     if not workspace.is_dir():
         print(f"No workspace {shown(workspace)}: run `make exercise STEP={step}` first.")
         return 2
+    for path in sorted(workspace.rglob("*.py")):  # pytest would only crash on these
+        try:
+            compile(path.read_text(encoding="utf-8"), path, "exec")
+        except SyntaxError as error:
+            print(f"{shown(path)}:{error.lineno}: {error.msg}. Fix that first, then check again.")
+            return 1
     results = progress(step, source)
     if verbose:
         for exercise, passes, _ in results:
