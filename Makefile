@@ -21,15 +21,17 @@ run: $(STAMP)
 	@test -n "$(STEP_DIR)" || { echo "No step folder for STEP=$(STEP)"; exit 2; }
 	cd $(STEP_DIR) && ../$(BIN)/flask run
 
+# Two workers (pytest-xdist): much of the suite waits on servers, kernels and subprocesses.
 test: $(STAMP) lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-# The fast loop: everything but the real servers, notebooks and exercise round trips.
+# The fast loop: everything but real servers (flask run, PostgreSQL), notebooks, exercise
+# round trips, fuzzing and load.
 unit: $(STAMP)
-	$(BIN)/pytest -m "not server and not notebook and not exercises and not fuzz and not load"
+	$(BIN)/pytest -m "not server and not postgresql and not notebook and not exercises and not fuzz and not load"
 
 # Exercises (see "Doing the exercises" in README.md). STEP=1..4 is required.
 exercise: $(STAMP)
