@@ -46,7 +46,7 @@ sys.path[:0] = [str(ROOT / "tests"), str(BENCH)]
 
 import benchapp  # noqa: E402  (bench/ and tests/ go on sys.path first)
 from conftest import APP_ENVIRONMENT  # noqa: E402
-from server import flask_run, free_port, request  # noqa: E402
+from server import flask_run, free_port, request, serving  # noqa: E402
 
 GOAL = 0.15  # the issue's goal: a credential check adds less than 15% to GET /'s time
 PACKAGES = [
@@ -190,30 +190,10 @@ def bench_server(folder, threads, pin):
     )
     log = (folder / "server.log").open("w")
     command = pinned([str(PYTHON), str(BENCH / "benchapp.py"), str(port), str(threads)], 0, pin)
-    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"the benchmark server exited:\n{(folder / 'server.log').read_text()}")
-            try:
-                request("GET", base + "/")
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"the benchmark server did not answer on {base}") from None
-                time.sleep(0.05)
+    with log, serving(command, base, cwd=ROOT, env=env, output=log, timeout=30) as proc:
         # taskset execs the command, so this pid is the server's own.
         yield Server(base, proc.pid)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
 
 
 def expect(answer, status, what):

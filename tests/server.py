@@ -42,33 +42,23 @@ def request(method, url, body=None, headers=None):
 
 
 @contextmanager
-def flask_run(step_dir, env=None, timeout=20):
-    """Start `flask run` in step_dir on a free port, debug off; yield its base URL; stop it."""
-    port = free_port()
-    environ = {**os.environ, "FLASK_DEBUG": "0", "PYTHONUNBUFFERED": "1", **(env or {})}
-    environ.pop("FLASK_APP", None)  # found as a learner's `flask run` finds it: ./app.py
-    proc = subprocess.Popen(
-        [str(FLASK), "run", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=step_dir,
-        env=environ,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
+def serving(command, base, *, cwd, env, output=subprocess.PIPE, timeout=20):
+    """Start a server process, wait until GET / answers on base, yield the process; always stop it."""
+    proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=output, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + timeout
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"flask run exited with {proc.returncode}:\n{proc.stdout.read()}")
+                said = proc.stdout.read() if proc.stdout else "(see its log)"
+                raise RuntimeError(f"{' '.join(command)} exited with {proc.returncode}:\n{said}")
             try:
                 request("GET", base + "/")
                 break
             except OSError:
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"flask run did not answer on {base}") from None
+                    raise TimeoutError(f"{' '.join(command)} did not answer on {base}") from None
                 time.sleep(0.05)
-        yield base
+        yield proc
     finally:
         proc.terminate()
         try:
@@ -76,4 +66,17 @@ def flask_run(step_dir, env=None, timeout=20):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        proc.stdout.close()
+        if proc.stdout:
+            proc.stdout.close()
+
+
+@contextmanager
+def flask_run(step_dir, env=None, timeout=20):
+    """Start `flask run` in step_dir on a free port, debug off; yield its base URL; stop it."""
+    port = free_port()
+    environ = {**os.environ, "FLASK_DEBUG": "0", "PYTHONUNBUFFERED": "1", **(env or {})}
+    environ.pop("FLASK_APP", None)  # found as a learner's `flask run` finds it: ./app.py
+    command = [str(FLASK), "run", "--host", "127.0.0.1", "--port", str(port)]
+    base = f"http://127.0.0.1:{port}"
+    with serving(command, base, cwd=step_dir, env=environ, timeout=timeout):
+        yield base
