@@ -4,6 +4,7 @@ Most of these hold for every later step too, and run against each of them.
 """
 
 import logging
+import os
 import subprocess
 import time
 
@@ -214,16 +215,18 @@ def test_flask_run_serves_step1_over_http(step_dir, keys):
 
 
 @pytest.mark.server
-def test_flask_app_option_finds_the_step_from_the_root(step_package, keys, step):
+def test_flask_app_option_finds_the_step_from_the_root(step_package, keys, step, tmp_path):
     from conftest import STEPS, STEPS_ROOT
 
+    # A database of its own, not the learner's instance/ folder.
+    env = {**os.environ, **keys, "DATABASE_URL": f"sqlite:///{tmp_path / 'routes.sqlite3'}"}
     listed = subprocess.run(
         [str(FLASK), "--app", STEPS[step], "routes"],
         cwd=STEPS_ROOT,
         capture_output=True,
         text=True,
         timeout=30,
-        env={**__import__("os").environ, **keys},
+        env=env,
     )
     assert listed.returncode == 0, listed.stderr
     assert "/login" in listed.stdout
