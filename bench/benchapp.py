@@ -1,4 +1,4 @@
-"""The app that bench/run.py measures: step 4 as `create_app` builds it, plus five probes.
+"""The app that bench/run.py measures: step 4 as `create_app` builds it, plus six probes.
 
 The steps have no endpoint that checks a credential and then does nothing else, so the
 cost of the check itself cannot be read off them. The probes below add that, to this
@@ -7,8 +7,10 @@ tests/test_step1_jwt_setup.py does), so they go through the same Flask-RESTful d
 and error handling as the step's endpoints:
 
 - GET /bench/open      no authentication, and the same one-field body as the ones below;
-- GET /bench/token     the token's signature, expiry and claims checked with Flask-JWT-Extended's
-                       decode_token(), and nothing else: no revocation check, no user;
+- GET /bench/pyjwt     the token's signature, expiry and claims checked by one PyJWT decode, as
+                       step 2's User.verify_jwt does, without its user lookup;
+- GET /bench/token     the same checks through Flask-JWT-Extended's decode_token(), and nothing
+                       else: no revocation check, no user;
 - GET /bench/revoked   the same, then the step's own revocation check (one query), no user;
 - GET /bench/jwt       @jwt_required(), then get_jwt()["sub"] without touching current_user;
 - GET /bench/session   session.get("user_id"), without loading the user.
@@ -25,7 +27,8 @@ environment, as for `flask run`; see bench/run.py):
 import sys
 from pathlib import Path
 
-from flask import request, session
+import jwt as pyjwt
+from flask import current_app, request, session
 from flask_jwt_extended import decode_token, get_jwt, jwt_required
 from flask_restful import Resource, abort
 
@@ -69,6 +72,23 @@ def verified_claims():
     return decode_token(token)
 
 
+class PyJwtProbe(Resource):
+    """The token verified by PyJWT once, the way step 2's User.verify_jwt does (HS256 only,
+    the same required claims), without the user lookup: the cost of the verification itself."""
+
+    def get(self):
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme != "Bearer" or not token:
+            abort(401, message="Missing Authorization Header")
+        claims = pyjwt.decode(
+            token,
+            current_app.config["JWT_SECRET_KEY"],
+            algorithms=["HS256"],
+            options={"require": ["sub", "iat", "exp", "jti"]},
+        )
+        return {"sub": claims["sub"]}
+
+
 class TokenProbe(Resource):
     """Only the cryptographic and claims check: what "verifying a JWT" costs by itself."""
 
@@ -99,6 +119,7 @@ class SessionProbe(Resource):
 
 PROBES = {
     "/bench/open": OpenProbe,
+    "/bench/pyjwt": PyJwtProbe,
     "/bench/token": TokenProbe,
     "/bench/revoked": RevocationProbe,
     "/bench/jwt": JwtProbe,
