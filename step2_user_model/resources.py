@@ -14,7 +14,10 @@ PASSWORD_LENGTH = range(8, 128 + 1)
 
 def json_object():
     """The request body as a dict, or a 400 that says what was expected."""
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # "[[[[...": nested too deep to parse, which `silent` does not cover
+        body = None
     if not isinstance(body, dict):
         abort(400, message="The body must be a JSON object, sent with Content-Type: application/json.")
     return body

@@ -16,7 +16,7 @@ from flask import current_app, g, jsonify, request, session
 from flask_jwt_extended import JWTManager
 from flask_restful import abort
 
-from .models import MAX_ID, RevokedToken, User, db, parse_id
+from .models import RevokedToken, User, db, parse_id
 
 # The JWTManager is named for what it is, so that `jwt` stays free for PyJWT (E1).
 jwt_manager = JWTManager()
@@ -79,9 +79,9 @@ def load_user(_header, claims):
 def is_revoked(_header, claims):
     """Checked on every protected request, after the signature and before the Resource."""
     # BEGIN EXERCISE check_blocklist: a token is revoked if its jti is missing or in RevokedToken
-    jti = claims.get("jti")
-    if redis_client() is not None:
-        return jti is None or redis_client().exists(f"revoked-token:{jti}") == 1
+    jti, redis = claims.get("jti"), redis_client()
+    if redis is not None:
+        return jti is None or redis.exists(f"revoked-token:{jti}") == 1
     return jti is None or db.session.get(RevokedToken, jti) is not None
     # END EXERCISE
 
@@ -90,9 +90,10 @@ def revoke(claims):
     """Block this token until it would have expired anyway; forget tokens past that."""
     # BEGIN EXERCISE revoke: store the token's jti and exp as a RevokedToken, and delete
     # the RevokedToken rows whose expires_at has passed
-    if redis_client() is not None:
+    redis = redis_client()
+    if redis is not None:
         # Shared by every app process; Redis forgets the entry when the token expires.
-        redis_client().set(f"revoked-token:{claims['jti']}", 1, exat=claims["exp"])
+        redis.set(f"revoked-token:{claims['jti']}", 1, exat=claims["exp"])
         return
     db.session.add(RevokedToken(jti=claims["jti"], expires_at=claims["exp"]))
     db.session.execute(db.delete(RevokedToken).where(RevokedToken.expires_at < int(time.time())))
@@ -111,10 +112,10 @@ def redis_client():
 
 def session_user():
     """The user whose id the session holds, or None."""
-    # BEGIN EXERCISE session_read: the User whose id is session["user_id"], or None when the
-    # session holds no id (use session.get, never session[...]) or that user is gone
-    user_id = session.get("user_id")
-    return db.session.get(User, user_id) if isinstance(user_id, int) and 0 < user_id <= MAX_ID else None
+    # BEGIN EXERCISE session_read: the User whose id is parse_id(str(...)) of session.get("user_id")
+    # (never session[...]), or None when the session holds no id or that user is gone
+    user_id = parse_id(str(session.get("user_id", "")))
+    return db.session.get(User, user_id) if user_id is not None else None
     # END EXERCISE
 
 

@@ -32,15 +32,15 @@ def password_hasher():
     return hasher_with(config["PASSWORD_HASH_TIME_COST"], config["PASSWORD_HASH_MEMORY_KIB"])
 
 
+MAX_ID = 2**63 - 1  # the largest id a 64-bit integer column holds
+
+
 def parse_id(text):
     """A row id from text (a token's `sub`): a whole number a 64-bit integer column can hold,
     or None. A larger one would overflow in the database driver: a 500, not "no such user"."""
     if text.isascii() and text.isdigit() and len(text) <= 19 and int(text) <= MAX_ID:
         return int(text)
     return None
-
-
-MAX_ID = 2**63 - 1
 
 
 @functools.cache

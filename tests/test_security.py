@@ -209,6 +209,19 @@ def assert_each_is_refused_and_stores_nothing(endpoint, kind, client, account, s
     assert client.open(path, method=endpoint.method, headers=headers, json=good).status_code in (200, 201)
 
 
+@pytest.mark.parametrize("path", ["/login", "/register", "/todos", "/session"])
+def test_a4_json_nested_thousands_deep_answers_400_not_500(client, step, path):
+    """Found in review: json.loads raises RecursionError on "[[[[..." 5 KB deep, and Flask's
+    get_json(silent=True) only covers ValueError. Each step's json_object() catches it."""
+    exists = {"/login": 1, "/register": 2, "/todos": 3, "/session": 4}[path] <= step
+    response = client.post(path, data="[" * 5000, content_type="application/json")
+    if exists and path != "/todos":
+        assert response.status_code == 400
+        assert response.json == {"message": "The body must be a JSON object, sent with Content-Type: application/json."}
+    else:  # /todos wants a token first; a path a step does not have is a 404
+        assert response.status_code in (401, 404) and set(response.json) == {"message"}
+
+
 @pytest.mark.parametrize("kind", KINDS)
 def test_a4_login_refuses_bad_input_and_stores_nothing(kind, client, account, step_package):
     assert_each_is_refused_and_stores_nothing(LOGIN, kind, client, account, step_package)
