@@ -243,6 +243,22 @@ def runner(app):
     return app.test_cli_runner()
 
 
+@pytest.fixture
+def models(step_package):
+    return step_package.models
+
+
+@pytest.fixture
+def stored_user(app, models):
+    """A user "alice" in the step's database (steps 2-4), inside an app context."""
+    with app.app_context():
+        alice = models.User(username="alice")
+        alice.set_password("correct horse battery")
+        models.db.session.add(alice)
+        models.db.session.commit()
+        yield alice
+
+
 def missing_server(program, how):
     """Skip a test whose server is not installed, with how to get it; under CI, fail."""
     message = f"{program} is not installed ({how})"

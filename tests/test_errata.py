@@ -42,22 +42,6 @@ def tiny_app(**config):
     return app
 
 
-@pytest.fixture
-def models(step_package):
-    return step_package.models
-
-
-@pytest.fixture
-def stored_user(app, models):
-    """A user in the step's database, inside an app context."""
-    with app.app_context():
-        user = models.User(username="alice")
-        user.set_password(PASSWORD)
-        models.db.session.add(user)
-        models.db.session.commit()
-        yield user
-
-
 # --- E1: the JWTManager is not PyJWT ------------------------------------------------------
 
 

@@ -20,19 +20,8 @@ PASSWORD = "correct horse battery"
 
 
 @pytest.fixture
-def models(step_package):
-    return step_package.models
-
-
-@pytest.fixture
-def user(app, models):
-    """A stored user, inside an app context for the model tests."""
-    with app.app_context():
-        alice = models.User(username="alice")
-        alice.set_password(PASSWORD)
-        models.db.session.add(alice)
-        models.db.session.commit()
-        yield alice
+def user(stored_user):
+    return stored_user
 
 
 def user_count(app, models):
