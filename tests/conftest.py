@@ -96,41 +96,72 @@ def step_dir(step):
     return STEPS_ROOT / STEPS[step]
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def keys():
+    """Random keys, one pair for the test session: the shared apps (see `app`) are built with
+    them, and a test that forges or reads a token needs the same ones."""
     return {"SECRET_KEY": secrets.token_hex(32), "JWT_SECRET_KEY": secrets.token_hex(32)}
 
 
 @pytest.fixture(scope="session")
-def empty_databases(tmp_path_factory):
-    """One SQLite file per step with the tables made, copied for each test: creating the
-    tables anew every time is most of what building a test app costs."""
-    return {"folder": tmp_path_factory.mktemp("empty-databases")}
-
-
-@pytest.fixture
-def database_folder(tmp_path):
-    """Where a test's SQLite file goes: in memory-backed /dev/shm where there is one, since
-    every commit waits for the disk otherwise (and these files are thrown away)."""
+def sqlite_folder():
+    """Where the SQLite files go: in memory-backed /dev/shm where there is one, since every
+    commit waits for the disk otherwise (and these files are thrown away)."""
     shm = Path("/dev/shm")
-    folder = Path(tempfile.mkdtemp(dir=shm, prefix="auth-tests-")) if shm.is_dir() else tmp_path
+    folder = Path(tempfile.mkdtemp(dir=shm if shm.is_dir() else None, prefix="auth-tests-"))
     yield folder
     shutil.rmtree(folder, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def database_engines():
+    """An engine per database made by `database_url`, closed before its server stops."""
+    engines = {}
+    yield engines
+    for engine in engines.values():
+        engine.dispose()
+
+
+def empty_tables(engine, metadata):
+    """Every row deleted and the ids started again at 1, as in a new database. DELETE, not
+    TRUNCATE: PostgreSQL makes new files for every table truncated, far slower here."""
+    import sqlalchemy
+
+    with engine.begin() as connection:
+        for table in reversed(metadata.sorted_tables):
+            connection.execute(table.delete())
+            serial = "id" in table.c and table.c.id.autoincrement is not False
+            if serial and engine.dialect.name == "postgresql" and table.c.id.type.python_type is int:
+                sequence = f"pg_get_serial_sequence('{table.name}', 'id')"
+                connection.execute(sqlalchemy.text(f"SELECT setval({sequence}, 1, false)"))
+    # SQLite: no AUTOINCREMENT table, so an emptied table's next id is 1 already.
+
+
 @pytest.fixture
-def database_url(request, database, step, step_package, database_folder, empty_databases):
-    if database == "postgresql":
-        return request.getfixturevalue("postgresql_url")
-    if step >= 2 and step not in empty_databases:
-        empty = empty_databases["folder"] / f"step{step}.sqlite3"
-        keys = {"SECRET_KEY": secrets.token_hex(32), "JWT_SECRET_KEY": secrets.token_hex(32)}
-        step_package.create_app({**keys, "SQLALCHEMY_DATABASE_URI": f"sqlite:///{empty}"})
-        empty_databases[step] = empty
-    database = database_folder / "test.sqlite3"
-    if step >= 2:
-        shutil.copyfile(empty_databases[step], database)
-    return f"sqlite:///{database}"
+def database_url(request, database, step, step_package, database_engines):
+    """The step's database, empty: made once for the session (creating the tables is most of
+    what building a test app costs), emptied for each test. Step 1 has none."""
+    import sqlalchemy
+
+    if step < 2:
+        return None
+    metadata = step_package.models.db.metadata
+    if (step, database) not in database_engines:
+        if database == "postgresql":
+            server = request.getfixturevalue("postgresql_server")
+            admin = sqlalchemy.create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+            with admin.connect() as connection:
+                connection.execute(sqlalchemy.text(f'CREATE DATABASE "step{step}"'))
+            admin.dispose()
+            url = f"{server}/step{step}"
+        else:
+            url = f"sqlite:///{request.getfixturevalue('sqlite_folder') / f'step{step}.sqlite3'}"
+        engine = sqlalchemy.create_engine(url)
+        metadata.create_all(engine)
+        database_engines[step, database] = engine
+    engine = database_engines[step, database]
+    empty_tables(engine, metadata)
+    return engine.url.render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session")
@@ -163,39 +194,6 @@ def postgresql_server():
     shutil.rmtree(folder, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def postgresql_databases(postgresql_server):
-    """An engine per step's database, closed before the server stops."""
-    engines = {}
-    yield engines
-    for engine in engines.values():
-        engine.dispose()
-
-
-@pytest.fixture
-def postgresql_url(postgresql_server, postgresql_databases, step, step_package):
-    """A database of the step's on the PostgreSQL server: made once, emptied for each test."""
-    import sqlalchemy
-
-    url = f"{postgresql_server}/step{step}"
-    metadata = step_package.models.db.metadata
-    if step not in postgresql_databases:
-        admin = sqlalchemy.create_engine(f"{postgresql_server}/postgres", isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:
-            connection.execute(sqlalchemy.text(f'CREATE DATABASE "step{step}"'))
-        admin.dispose()
-        engine = sqlalchemy.create_engine(url)
-        metadata.create_all(engine)
-        postgresql_databases[step] = engine
-    # DELETE and a sequence reset: TRUNCATE makes new files for every table, far slower here.
-    with postgresql_databases[step].begin() as connection:
-        for table in reversed(metadata.sorted_tables):
-            connection.execute(table.delete())
-            if "id" in table.c and table.c.id.autoincrement is not False and table.c.id.type.python_type is int:
-                connection.execute(sqlalchemy.text(f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), 1, false)"))
-    return url
-
-
 @pytest.fixture
 def base_config(step, keys, database_url):
     """What every test app gets. TESTING stays off: that is how the app runs for real,
@@ -209,8 +207,18 @@ def base_config(step, keys, database_url):
     return config
 
 
+def close_connections(step_package, app):
+    """Close the app's database connections now, not whenever the garbage collector runs."""
+    models = getattr(step_package, "models", None)
+    if models:
+        with app.app_context():
+            for engine in models.db.engines.values():
+                engine.dispose()
+
+
 @pytest.fixture
 def make_app(step_package, base_config):
+    """Builds a new app of the step's, for a test that changes a setting or the app itself."""
     built = []
 
     def make(**config):
@@ -220,17 +228,31 @@ def make_app(step_package, base_config):
         return built[-1]
 
     yield make
-    # Close each app's database connections now, not whenever the garbage collector runs.
-    models = getattr(step_package, "models", None)
-    for app in built if models else ():
-        with app.app_context():
-            for engine in models.db.engines.values():
-                engine.dispose()
+    for app in built:
+        close_connections(step_package, app)
+
+
+@pytest.fixture(scope="session")
+def shared_apps():
+    apps = {}
+    yield apps
+    for step_package, app in apps.values():
+        close_connections(step_package, app)
 
 
 @pytest.fixture
-def app(make_app):
-    return make_app()
+def app(step_package, base_config, shared_apps):
+    """The step's app with the test config, built once and shared by the tests that take it:
+    building one compiles each of its routes, once most of a unit test's time. Between
+    tests only the database changes, and `database_url` empties it. A test that changes the
+    app itself (a setting, a route) builds its own with make_app()."""
+    key = (step_package.__name__, tuple(sorted(base_config.items())))
+    if key not in shared_apps:
+        shared_apps[key] = (step_package, step_package.create_app(dict(base_config)))
+    app = shared_apps[key][1]
+    settings = dict(app.config)
+    yield app
+    assert dict(app.config) == settings, "this test changed the shared app's settings: use make_app()"
 
 
 @pytest.fixture
