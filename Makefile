@@ -29,9 +29,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 # The fast loop: everything but real servers (flask run, PostgreSQL), notebooks, exercise
-# round trips, fuzzing and load.
+# round trips, fuzzing and load. Two workers here too: about 9 s instead of 11 on 2 cores.
 unit: $(STAMP)
-	$(BIN)/pytest -m "not server and not postgresql and not notebook and not exercises and not fuzz and not load"
+	$(BIN)/pytest -n 2 -m "not server and not postgresql and not notebook and not exercises and not fuzz and not load"
 
 # Exercises (see "Doing the exercises" in README.md). STEP=1..4 is required.
 exercise: $(STAMP)

@@ -556,8 +556,9 @@ def measure_learner_loop(folder):
     rows.append((f"`{shown}` (ruff, then the whole suite)", f"{seconds:.1f} s", pytest_summary(out)))
 
     print("  unit tests", file=sys.stderr)
-    seconds, out = timed([pytest, "-q", "-m", UNIT_MARKERS], timeout=900)
-    rows.append((f'`pytest -q -m "{UNIT_MARKERS}"` (`make unit`)', f"{seconds:.1f} s", pytest_summary(out)))
+    seconds, out = timed([pytest, "-q", "-n", "2", "-m", UNIT_MARKERS], timeout=900)
+    shown = f'`pytest -q -n 2 -m "{UNIT_MARKERS}"` (`make unit`)'
+    rows.append((shown, f"{seconds:.1f} s", pytest_summary(out)))
 
     print("  notebooks", file=sys.stderr)
     seconds, out = timed([pytest, "-q", "-m", "notebook"], timeout=900)
