@@ -1,4 +1,4 @@
-"""The app that bench/run.py measures: step 4 as `create_app` builds it, plus six probes.
+"""The app that bench/run.py measures: step 4 as `create_app` builds it, plus seven probes.
 
 The steps have no endpoint that checks a credential and then does nothing else, so the
 cost of the check itself cannot be read off them. The probes below add that, to this
@@ -9,6 +9,8 @@ and error handling as the step's endpoints:
 - GET /bench/open      no authentication, and the same one-field body as the ones below;
 - GET /bench/pyjwt     the token's signature, expiry and claims checked by one PyJWT decode, as
                        step 2's User.verify_jwt does, without its user lookup;
+- GET /bench/cached    the same check, its verdict kept for the token's life: a token seen before
+                       costs a lookup and an expiry check (see verified_once);
 - GET /bench/token     the same checks through Flask-JWT-Extended's decode_token(), and nothing
                        else: no revocation check, no user;
 - GET /bench/revoked   the same, then the step's own revocation check (one query), no user;
@@ -24,9 +26,13 @@ environment, as for `flask run`; see bench/run.py):
     python bench/benchapp.py PORT THREADS
 """
 
+import functools
 import sys
+import time
 from pathlib import Path
+from types import MappingProxyType
 
+import flask
 import jwt as pyjwt
 from flask import current_app, request, session
 from flask_jwt_extended import decode_token, get_jwt, jwt_required
@@ -37,13 +43,13 @@ sys.path.insert(0, str(ROOT))
 
 import step4_sessions  # noqa: E402  (needs the repository root on sys.path first)
 from step4_sessions.app import Api  # noqa: E402
-from step4_sessions.auth import is_revoked  # noqa: E402
+from step4_sessions.auth import is_revoked, unauthorized  # noqa: E402
 
 STEP = step4_sessions
 
 
 class OpenProbe(Resource):
-    """No authentication: the baseline the two token probes differ from by the check alone."""
+    """No authentication: the baseline that the other probes differ from by their check alone."""
 
     def get(self):
         return {"sub": "1"}
@@ -62,14 +68,60 @@ class JwtProbe(Resource):
         return {"sub": get_jwt()["sub"]}
 
 
+def bearer_token():
+    """The token of an `Authorization: Bearer <token>` header; without one, a 401."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme != "Bearer" or not token:
+        abort(401, message="Missing Authorization Header")
+    return token
+
+
 def verified_claims():
     """The bearer token's claims, after its signature, algorithm, exp/nbf/iat and the claims
     Flask-JWT-Extended requires are checked. A bad token raises a PyJWT error, which the
     step's Api hands to JWTManager: a 401."""
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme != "Bearer" or not token:
-        abort(401, message="Missing Authorization Header")
-    return decode_token(token)
+    return decode_token(bearer_token())
+
+
+def verify_with_pyjwt(token, key):
+    """One PyJWT decode, as step 2's User.verify_jwt does: HS256 only, the same claims required.
+    A bad token is the 401 the steps answer (PyJWT's own errors are not the ones that
+    Flask-JWT-Extended's handlers expect: they lack the header and claims it reads)."""
+    try:
+        required = {"require": ["sub", "iat", "exp", "jti"]}
+        return pyjwt.decode(token, key, algorithms=["HS256"], options=required)
+    except pyjwt.ExpiredSignatureError:
+        flask.abort(unauthorized("The token has expired."))
+    except pyjwt.InvalidTokenError:
+        flask.abort(unauthorized("The token is invalid."))
+
+
+# A client sends the same token with every request until it expires, so a server can keep
+# its verdict on a token it has verified, keyed by the exact token and key, as API gateways
+# do (Envoy's jwt_cache_config, PostgREST's jwt-cache-max-lifetime). What keeps that safe:
+# - only good tokens are kept (lru_cache keeps no exception, and a bad token raises one): a
+#   forged or tampered token is another string, never found, and verified in full every time;
+# - the key is part of the entry's key: with a new key, no verdict made under the old one is found;
+# - expiry is checked again on every hit (below): a verdict holds only until `exp`;
+# - memory is bounded: CACHED_TOKENS entries at most, none for a token longer than
+#   CACHED_TOKEN_LENGTH (a server accepts far longer headers than any real token).
+# Revocation is another check, and runs on every request wherever a step makes it.
+CACHED_TOKENS = 1024
+CACHED_TOKEN_LENGTH = 2048
+
+
+@functools.lru_cache(maxsize=CACHED_TOKENS)
+def verified_once(token, key):
+    return MappingProxyType(verify_with_pyjwt(token, key))  # read-only: every hit shares it
+
+
+def verified_cached(token, key):
+    if len(token) > CACHED_TOKEN_LENGTH:
+        return verify_with_pyjwt(token, key)
+    claims = verified_once(token, key)
+    if claims["exp"] <= time.time():
+        flask.abort(unauthorized("The token has expired."))
+    return claims
 
 
 class PyJwtProbe(Resource):
@@ -77,15 +129,16 @@ class PyJwtProbe(Resource):
     the same required claims), without the user lookup: the cost of the verification itself."""
 
     def get(self):
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if scheme != "Bearer" or not token:
-            abort(401, message="Missing Authorization Header")
-        claims = pyjwt.decode(
-            token,
-            current_app.config["JWT_SECRET_KEY"],
-            algorithms=["HS256"],
-            options={"require": ["sub", "iat", "exp", "jti"]},
-        )
+        claims = verify_with_pyjwt(bearer_token(), current_app.config["JWT_SECRET_KEY"])
+        return {"sub": claims["sub"]}
+
+
+class CachedJwtProbe(Resource):
+    """The same check as PyJwtProbe, made once per token: later requests with that token cost a
+    lookup and an expiry check (see verified_once)."""
+
+    def get(self):
+        claims = verified_cached(bearer_token(), current_app.config["JWT_SECRET_KEY"])
         return {"sub": claims["sub"]}
 
 
@@ -120,6 +173,7 @@ class SessionProbe(Resource):
 PROBES = {
     "/bench/open": OpenProbe,
     "/bench/pyjwt": PyJwtProbe,
+    "/bench/cached": CachedJwtProbe,
     "/bench/token": TokenProbe,
     "/bench/revoked": RevocationProbe,
     "/bench/jwt": JwtProbe,

@@ -83,6 +83,7 @@ ENDPOINTS = [
     Endpoint("GET /", "/", None, "no authentication (the step's index)"),
     Endpoint("GET /bench/open", "/bench/open", None, "no authentication, the probes' one-field body"),
     Endpoint("GET /bench/pyjwt", "/bench/pyjwt", "jwt", "JWT signature, expiry, claims: one PyJWT decode"),
+    Endpoint("GET /bench/cached", "/bench/cached", "jwt", "the same, its verdict kept: a token seen before"),
     Endpoint("GET /bench/token", "/bench/token", "jwt", "the same through Flask-JWT-Extended; no database"),
     Endpoint("GET /bench/revoked", "/bench/revoked", "jwt", "the same, and the revocation check (1 query)"),
     Endpoint("GET /bench/jwt", "/bench/jwt", "jwt", "`@jwt_required()`: the same, and the user (1 more)"),
@@ -687,6 +688,7 @@ def goal_table(load):
         "| Check | Endpoint | Adds to GET /'s time (range over the rounds) | Goal |",
         "|---|---|---:|---|",
         row("A JWT's signature, expiry and claims: one PyJWT decode", "GET /bench/pyjwt"),
+        row("The same, for a token verified before: its verdict kept until `exp`", "GET /bench/cached"),
         row("The same through Flask-JWT-Extended's decode_token", "GET /bench/token"),
         row("`@jwt_required()` as the steps use it, without reading `current_user`", "GET /bench/jwt"),
         row("The session cookie's signature, nothing else", "GET /bench/session"),
@@ -792,6 +794,14 @@ def findings(profiles, timings, load):
             f"- **Verifying the token with one PyJWT decode adds {percent(load['GET /bench/pyjwt'].ratio)}** "
             "(`/bench/pyjwt`, what step 2's `User.verify_jwt` does before its user lookup): the "
             "verification itself, done once."
+        ),
+        fill(
+            f"- **Keeping the verdict on a token verified before, it adds "
+            f"{percent(load['GET /bench/cached'].ratio)}** (`/bench/cached`): a client sends one token "
+            "with every request until it expires, so after its first request a server can find the "
+            "verdict by the exact token and key, and check only `exp` again, as API gateways do. Bounded "
+            "(1,024 tokens, none over 2,048 characters), only for tokens that passed, and tested in "
+            "tests/test_bench.py; the steps do not do it, as Flask-JWT-Extended has no place for it."
         ),
         fill(
             f"- **Through Flask-JWT-Extended it adds {percent(load['GET /bench/token'].ratio)}.** "
