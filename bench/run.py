@@ -589,7 +589,7 @@ def measure_learner_loop(folder):
 
 
 def percent(ratio):
-    return f"{(ratio - 1) * 100:+.0f}%"
+    return f"{round((ratio - 1) * 100):+d}%"  # rounded first: no "-0%"
 
 
 def added_us(load, name):
@@ -657,7 +657,7 @@ def per_request_table(load, login, argon2):
         if result.endpoint is BASELINE:
             ratio, added = "1 (the baseline)", ""
         else:
-            ratio, added = cost(result), f"{added_us(load, result.endpoint.name):+,.0f} µs"
+            ratio, added = cost(result), f"{round(added_us(load, result.endpoint.name)):+,d} µs"
         rows.append(
             f"| `{result.endpoint.name}` | {result.endpoint.what} | {result.median('rps'):,.0f} | "
             f"{result.median('p50_ms'):.1f} ms | {result.median('p99_ms'):.1f} ms | "
