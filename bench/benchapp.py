@@ -78,22 +78,29 @@ def bearer_token():
 
 def verified_claims():
     """The bearer token's claims, after its signature, algorithm, exp/nbf/iat and the claims
-    Flask-JWT-Extended requires are checked. A bad token raises a PyJWT error, which the
-    step's Api hands to JWTManager: a 401."""
-    return decode_token(bearer_token())
+    Flask-JWT-Extended requires are checked, and that it is an access token, as
+    @jwt_required() checks. A bad token raises a PyJWT error, which the step's Api hands to
+    JWTManager: a 401."""
+    claims = decode_token(bearer_token())
+    if claims.get("type") != "access":  # a refresh token opens no resource
+        flask.abort(unauthorized("The token is invalid."))
+    return claims
 
 
 def verify_with_pyjwt(token, key):
-    """One PyJWT decode, as step 2's User.verify_jwt does: HS256 only, the same claims required.
-    A bad token is the 401 the steps answer (PyJWT's own errors are not the ones that
-    Flask-JWT-Extended's handlers expect: they lack the header and claims it reads)."""
+    """One PyJWT decode, as step 2's User.verify_jwt does: HS256 only, the same claims required,
+    and an access token only. A bad token is the 401 the steps answer (PyJWT's own errors are
+    not the ones Flask-JWT-Extended's handlers expect: they lack the header and claims it reads)."""
     try:
         required = {"require": ["sub", "iat", "exp", "jti"]}
-        return pyjwt.decode(token, key, algorithms=["HS256"], options=required)
+        claims = pyjwt.decode(token, key, algorithms=["HS256"], options=required)
     except pyjwt.ExpiredSignatureError:
         flask.abort(unauthorized("The token has expired."))
     except pyjwt.InvalidTokenError:
         flask.abort(unauthorized("The token is invalid."))
+    if claims.get("type") != "access":  # a refresh token opens no resource
+        flask.abort(unauthorized("The token is invalid."))
+    return claims
 
 
 # A client sends the same token with every request until it expires, so a server can keep
@@ -112,14 +119,20 @@ CACHED_TOKEN_LENGTH = 2048
 
 @functools.lru_cache(maxsize=CACHED_TOKENS)
 def verified_once(token, key):
-    return MappingProxyType(verify_with_pyjwt(token, key))  # read-only: every hit shares it
+    """The claims, read-only as every hit shares them, and `exp` as PyJWT compares it (an int)."""
+    claims = verify_with_pyjwt(token, key)
+    return MappingProxyType(claims), int(claims["exp"])
+
+
+def now():
+    return time.time()
 
 
 def verified_cached(token, key):
     if len(token) > CACHED_TOKEN_LENGTH:
         return verify_with_pyjwt(token, key)
-    claims = verified_once(token, key)
-    if claims["exp"] <= time.time():
+    claims, expires = verified_once(token, key)
+    if expires <= now():  # as PyJWT: expired from the second `exp` names
         flask.abort(unauthorized("The token has expired."))
     return claims
 

@@ -5,6 +5,7 @@ every step by default). `--step N` (or STEPS=N) keeps only step N. The step pack
 the repository root, or from a learner's workspace when STEPS_FROM=exercises.
 """
 
+import copy
 import gc
 import glob
 import importlib
@@ -250,9 +251,11 @@ def app(step_package, base_config, shared_apps):
     if key not in shared_apps:
         shared_apps[key] = (step_package, step_package.create_app(dict(base_config)))
     app = shared_apps[key][1]
-    settings = dict(app.config)
+    settings = copy.deepcopy(dict(app.config))  # deep: a list changed in place counts too
     yield app
-    assert dict(app.config) == settings, "this test changed the shared app's settings: use make_app()"
+    if dict(app.config) != settings:
+        del shared_apps[key]  # no later test gets the changed app
+        pytest.fail("this test changed the shared app's settings: build its own with make_app()")
 
 
 @pytest.fixture

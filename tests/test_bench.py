@@ -8,7 +8,7 @@ import secrets
 import sys
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, close_connections
 from tokens import b64url, bearer, claims_for, forge, unb64url
 
 sys.path.insert(0, str(ROOT / "bench"))
@@ -27,8 +27,21 @@ def no_kept_verdicts():
 
 
 @pytest.fixture
-def bench_app(step, base_config):
-    return benchapp.build_app(base_config)
+def build_bench_app(step_package, base_config):
+    built = []
+
+    def build(**changes):
+        built.append(benchapp.build_app({**base_config, **changes}))
+        return built[-1]
+
+    yield build
+    for app in built:
+        close_connections(step_package, app)
+
+
+@pytest.fixture
+def bench_app(build_bench_app):
+    return build_bench_app()
 
 
 @pytest.fixture
@@ -38,12 +51,12 @@ def bench_client(bench_app):
 
 @pytest.fixture
 def user(bench_client):
-    """A registered user's id, access token and session cookie, made through the API."""
+    """A registered user's id, tokens and session cookie, made through the API."""
     account = {"username": "alice", "password": "correct horse battery"}
     user_id = bench_client.post("/register", json=account).json["id"]
-    token = bench_client.post("/login", json=account).json["access_token"]
+    tokens = bench_client.post("/login", json=account).json
     assert bench_client.post("/session", json=account).status_code == 200
-    return {"id": user_id, "token": token}
+    return {"id": user_id, "token": tokens["access_token"], "refresh": tokens["refresh_token"]}
 
 
 @pytest.fixture
@@ -99,14 +112,14 @@ def test_the_cached_probe_refuses_a_tampered_copy_of_a_kept_token(bench_client, 
 def test_the_cached_probe_refuses_a_kept_token_once_it_expires(bench_client, user, monkeypatch):
     assert bench_client.get("/bench/cached", headers=bearer(user["token"])).status_code == 200
     expires = unb64url(user["token"].split(".")[1])["exp"]
-    monkeypatch.setattr(benchapp.time, "time", lambda: expires)
+    monkeypatch.setattr(benchapp, "now", lambda: expires)
     response = bench_client.get("/bench/cached", headers=bearer(user["token"]))
     assert (response.status_code, response.json) == (401, {"message": "The token has expired."})
 
 
-def test_the_cached_probe_keeps_no_verdict_across_keys(bench_client, user, base_config):
+def test_the_cached_probe_keeps_no_verdict_across_keys(bench_client, user, build_bench_app):
     assert bench_client.get("/bench/cached", headers=bearer(user["token"])).status_code == 200
-    rotated = benchapp.build_app({**base_config, "JWT_SECRET_KEY": secrets.token_hex(32)})
+    rotated = build_bench_app(JWT_SECRET_KEY=secrets.token_hex(32))
     response = rotated.test_client().get("/bench/cached", headers=bearer(user["token"]))
     assert response.status_code == 401
 
@@ -125,3 +138,9 @@ def test_every_token_probe_refuses_an_expired_token(bench_client, bench_app, use
     expired = forge(claims_for(user["id"], lifetime=-1), bench_app.config["JWT_SECRET_KEY"])
     response = bench_client.get(path, headers=bearer(expired))
     assert (response.status_code, response.json) == (401, {"message": "The token has expired."})
+
+
+@pytest.mark.parametrize("path", TOKEN_PROBES)
+def test_every_token_probe_refuses_a_refresh_token(bench_client, user, path):
+    response = bench_client.get(path, headers=bearer(user["refresh"]))
+    assert (response.status_code, response.json) == (401, {"message": "The token is invalid."})
