@@ -110,8 +110,19 @@ def redis_client():
 # wrongly signed or stale cookie (older than PERMANENT_SESSION_LIFETIME) loads as empty.
 
 
+def session_too_old():
+    """Whether the session began more than SESSION_ABSOLUTE_LIFETIME ago, or holds no start
+    (then start_session did not make it). Each request renews PERMANENT_SESSION_LIFETIME, the
+    idle timeout; this bounds a session in use, and a stolen copy of it."""
+    started_at = session.get("started_at")
+    lifetime = current_app.config["SESSION_ABSOLUTE_LIFETIME"].total_seconds()
+    return not isinstance(started_at, int) or time.time() - started_at >= lifetime
+
+
 def session_user():
     """The user whose id the session holds, or None."""
+    if session_too_old():
+        return None
     # BEGIN EXERCISE session_read: the User whose id is parse_id(str(...)) of session.get("user_id")
     # (never session[...]), or None when the session holds no id or that user is gone
     user_id = parse_id(str(session.get("user_id", "")))
@@ -123,12 +134,14 @@ def start_session(user):
     """A fresh session for this user, after the password was checked (E13)."""
     # BEGIN EXERCISE session_start: give a server-side session a new id (regenerate, when the
     # session interface has it), clear what the session held (fixation), store the user's id
-    # under "user_id", and make the session permanent (PERMANENT_SESSION_LIFETIME)
+    # under "user_id" and int(time.time()) under "started_at" (see session_too_old), and make
+    # the session permanent (PERMANENT_SESSION_LIFETIME)
     regenerate = getattr(current_app.session_interface, "regenerate", None)
     if regenerate is not None:
         regenerate(session)  # server-side: a new id; the old stored session is deleted
     session.clear()  # nothing set before login survives it (session fixation)
     session["user_id"] = user.id
+    session["started_at"] = int(time.time())  # the absolute lifetime counts from here
     session.permanent = True  # expires after PERMANENT_SESSION_LIFETIME, not 31 days
     # END EXERCISE
 

@@ -360,7 +360,7 @@ def test_e12_the_session_cookie_reads_without_the_key(client, account):
     reader = SecureCookieSessionInterface().get_signing_serializer(not_the_key)
     signature_ok, data = reader.loads_unsafe(cookie)
     assert not signature_ok  # the wrong key: it could not forge this cookie...
-    assert data == {"_permanent": True, "user_id": account.id}  # ...but it read every word
+    assert data == {"_permanent": True, "started_at": data["started_at"], "user_id": account.id}  # ...but it read every word
 
 
 # --- E13: a session that starts for anyone and keeps what was there -----------------------------
@@ -391,7 +391,7 @@ def test_e13_fixed_a_session_starts_after_the_password_and_from_empty(client, ac
     assert wrong.status_code == 401 and not wrong.headers.getlist("Set-Cookie")
     assert client.post("/session", json=account.credentials).status_code == 200
     with client.session_transaction() as after:
-        assert dict(after) == {"_permanent": True, "user_id": account.id}
+        assert dict(after) == {"_permanent": True, "started_at": after["started_at"], "user_id": account.id}
 
 
 # --- E14: Flask's cookie defaults ---------------------------------------------------------

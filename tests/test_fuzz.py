@@ -18,6 +18,7 @@ on every run) and "fuzz" (many more random examples: `make fuzz`, i.e. HYPOTHESI
 
 import json
 import os
+import time
 from urllib.parse import quote
 
 import pytest
@@ -101,10 +102,12 @@ class World:
         cookies = {
             "real": lambda: self.session_cookie,
             "re-signed": lambda: serializer.dumps(
-                {"_permanent": True, "user_id": getattr(self.account, "id", 1)}
+                {"_permanent": True, "started_at": int(time.time()), "user_id": getattr(self.account, "id", 1)}
             ),
             "tampered": lambda: (
-                b64url({"_permanent": True, "user_id": 1}) + "." + self.session_cookie.split(".", 1)[1]
+                b64url({"_permanent": True, "started_at": int(time.time()), "user_id": 1})
+                + "."
+                + self.session_cookie.split(".", 1)[1]
             ),
         }
         return cookies[kind]()

@@ -13,6 +13,7 @@ Every app runs with TESTING off, as it runs for real.
 import hashlib
 import hmac
 import json
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
@@ -444,7 +445,7 @@ def test_j20_s4_no_common_secret_cracks_the_session_cookie(app, client, account)
 
 @pytest.mark.steps(4)
 def test_s4_cookies_signed_with_any_common_secret_are_treated_as_logged_out(app, client, account):
-    session = {"_permanent": True, "user_id": account.id}
+    session = {"_permanent": True, "started_at": int(time.time()), "user_id": account.id}
     for secret in COMMON_SECRETS:
         client.set_cookie("session", session_serializer(secret).dumps(session))
         response = client.get("/session")
@@ -580,7 +581,8 @@ def test_verify_jwt_of_a_signed_token_whose_sub_is_out_of_range_is_none(app, ste
 
 @pytest.mark.steps(4)
 def test_a_signed_session_whose_user_id_is_out_of_range_is_logged_out(app, client):
-    cookie = session_serializer(app.config["SECRET_KEY"]).dumps({"_permanent": True, "user_id": 2**64})
+    session = {"_permanent": True, "started_at": int(time.time()), "user_id": 2**64}  # all but the id good
+    cookie = session_serializer(app.config["SECRET_KEY"]).dumps(session)
     client.set_cookie("session", cookie)
     assert client.get("/session").json == NO_SESSION
 

@@ -10,6 +10,7 @@ import importlib
 import json
 import time
 import warnings
+from datetime import timedelta
 from http.cookies import SimpleCookie
 
 import pytest
@@ -69,6 +70,12 @@ def session_cookie(response):
         name, _, setting = part.partition("=")
         attributes[name.lower()] = setting
     return value, attributes
+
+
+def session_of(user_id, started_at=None):
+    """What start_session puts in a session, started now unless a start is given."""
+    started_at = int(time.time()) if started_at is None else started_at
+    return {"_permanent": True, "started_at": started_at, "user_id": user_id}
 
 
 def cookie_signed_with(secret, data):
@@ -216,7 +223,8 @@ def test_s2_the_cookie_is_readable_by_anyone_and_holds_no_secret(client, alice):
     value, _ = session_cookie(log_in(client))
     payload = value.split(".")[0]
     data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    assert data == {"_permanent": True, "user_id": alice.id}
+    assert data == session_of(alice.id, started_at=data["started_at"])
+    assert time.time() - 5 < data["started_at"] <= time.time()
     app = client.application
     for secret in (PASSWORD, "argon2", app.config["SECRET_KEY"], app.config["JWT_SECRET_KEY"]):
         assert secret not in value and secret not in json.dumps(data)
@@ -227,7 +235,7 @@ def test_s3_tampered_cookie_is_treated_as_logged_out(client, alice, make_account
     mallory = make_account("mallory")
     value, _ = session_cookie(log_in(client, "mallory"))
     payload, timestamp, signature = value.split(".")
-    forged = base64.urlsafe_b64encode(json.dumps({"_permanent": True, "user_id": alice.id}).encode())
+    forged = base64.urlsafe_b64encode(json.dumps(session_of(alice.id)).encode())
     client.set_cookie("session", f"{forged.rstrip(b'=').decode()}.{timestamp}.{signature}")
     response = client.get("/session")
     assert response.status_code == 401 and response.json == NO_SESSION
@@ -236,14 +244,14 @@ def test_s3_tampered_cookie_is_treated_as_logged_out(client, alice, make_account
 
 @pytest.mark.parametrize("guess", ["dev", "secret", "your-secret-key", "changeme", "super-secret"])
 def test_s4_cookie_signed_with_a_guessed_key_is_treated_as_logged_out(client, alice, guess):
-    client.set_cookie("session", cookie_signed_with(guess, {"_permanent": True, "user_id": alice.id}))
+    client.set_cookie("session", cookie_signed_with(guess, session_of(alice.id)))
     assert client.get("/session").json == NO_SESSION
 
 
 @cookie_only
 def test_s4_the_control_a_cookie_signed_with_the_real_key_is_accepted(client, alice):
     real = client.application.config["SECRET_KEY"]
-    client.set_cookie("session", cookie_signed_with(real, {"_permanent": True, "user_id": alice.id}))
+    client.set_cookie("session", cookie_signed_with(real, session_of(alice.id)))
     assert client.get("/session").json == {"id": alice.id, "username": "alice"}
 
 
@@ -285,10 +293,37 @@ def test_s8_a_stale_cookie_is_treated_as_logged_out(client, alice, monkeypatch):
     real = client.application.config["SECRET_KEY"]
     an_hour_ago = int(time.time()) - 3600
     monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda self: an_hour_ago)
-    stale = cookie_signed_with(real, {"_permanent": True, "user_id": alice.id})
+    stale = cookie_signed_with(real, session_of(alice.id))  # begun now: only its signature is old
     monkeypatch.undo()
     client.set_cookie("session", stale)
     assert client.get("/session").json == NO_SESSION
+
+
+@pytest.mark.parametrize("age, answer", [(12 * 3600 - 60, 200), (12 * 3600, 401)], ids=["younger", "older"])
+def test_s8_a_session_in_use_ends_12_hours_after_login(client, alice, age, answer):
+    """Each request renews the 30 idle minutes; the 12 hours from login are not renewed."""
+    log_in(client)
+    with client.session_transaction() as session:  # as if logged in `age` seconds ago
+        session["started_at"] = int(time.time()) - age
+    assert client.get("/session").status_code == answer
+    assert client.get("/session/todos").status_code == answer
+
+
+@cookie_only
+def test_s8_a_session_with_no_start_is_treated_as_logged_out(client, alice):
+    """Signed with the real key, but not made by start_session: no start, no session."""
+    real = client.application.config["SECRET_KEY"]
+    client.set_cookie("session", cookie_signed_with(real, {"_permanent": True, "user_id": alice.id}))
+    assert client.get("/session").json == NO_SESSION
+
+
+@cookie_only
+def test_s8_the_absolute_lifetime_is_12_hours_by_default_and_as_the_environment_says(
+    monkeypatch, app, make_app
+):
+    assert app.config["SESSION_ABSOLUTE_LIFETIME"] == timedelta(hours=12)
+    monkeypatch.setenv("SESSION_ABSOLUTE_LIFETIME", "3600")
+    assert make_app().config["SESSION_ABSOLUTE_LIFETIME"] == timedelta(hours=1)
 
 
 def test_s9_logout_clears_the_cookie_and_is_not_cached(client, alice):
