@@ -32,13 +32,15 @@ def password_hasher():
     return hasher_with(config["PASSWORD_HASH_TIME_COST"], config["PASSWORD_HASH_MEMORY_KIB"])
 
 
-MAX_ID = 2**63 - 1  # the largest id a 64-bit integer column holds
+# The largest id an Integer column holds on every database: PostgreSQL's integer is 32 bits
+# (SQLite's holds 2**63 - 1).
+MAX_ID = 2**31 - 1
 
 
 def parse_id(text):
-    """A row id from text (a token's `sub`): a whole number a 64-bit integer column can hold,
-    or None. A larger one would overflow in the database driver: a 500, not "no such user"."""
-    if text.isascii() and text.isdigit() and len(text) <= 19 and int(text) <= MAX_ID:
+    """A row id from text (a token's `sub`): a whole number an id column can hold, or None. A
+    larger one would overflow in the database driver: a 500, not "no such user"."""
+    if text.isascii() and text.isdigit() and len(text) <= 10 and int(text) <= MAX_ID:
         return int(text)
     return None
 

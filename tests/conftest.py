@@ -59,7 +59,8 @@ def selected_steps(config):
 
 def pytest_generate_tests(metafunc):
     """Parametrize `step` over the steps a test applies to and, in a module that sets
-    DATABASES, `database` over those engines too (steps 2-4 have a database)."""
+    DATABASES or for a test marked `databases`, `database` over those engines too (steps 2-4
+    have a database)."""
     if "step" not in metafunc.fixturenames:
         return
     marker = metafunc.definition.get_closest_marker("steps")
@@ -68,7 +69,8 @@ def pytest_generate_tests(metafunc):
     if "database" not in metafunc.fixturenames:
         metafunc.parametrize("step", steps, ids=[f"step{n}" for n in steps])
         return
-    engines = getattr(metafunc.module, "DATABASES", ("sqlite",))
+    chosen = metafunc.definition.get_closest_marker("databases")
+    engines = chosen.args if chosen else getattr(metafunc.module, "DATABASES", ("sqlite",))
     cases = []
     for n in steps:
         cases.append(pytest.param(n, "sqlite", id=f"step{n}"))
@@ -80,6 +82,7 @@ def pytest_generate_tests(metafunc):
 def pytest_configure(config):
     config.addinivalue_line("markers", "steps(*numbers): the steps a test applies to")
     config.addinivalue_line("markers", "postgresql: runs against a throwaway PostgreSQL server")
+    config.addinivalue_line("markers", "databases(*engines): the engines a test runs on, for its module's DATABASES")
 
 
 @pytest.fixture(autouse=True)
