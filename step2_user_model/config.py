@@ -24,12 +24,14 @@ class WeakKeyError(RuntimeError):
 
 
 def seconds(name, default):
-    """A duration from the environment, given in seconds."""
+    """A duration from the environment, in seconds: a whole number, at least 1 (a token or a
+    session born expired would look like a bug somewhere else)."""
     value = os.environ.get(name)
-    try:
-        return timedelta(seconds=int(value)) if value else default
-    except ValueError:
-        raise ValueError(f"{name} must be a whole number of seconds, not {value!r}") from None
+    if not value:
+        return default
+    if not (value.isascii() and value.isdigit()) or int(value) < 1:
+        raise ValueError(f"{name} must be a whole number of seconds, at least 1, not {value!r}")
+    return timedelta(seconds=int(value))
 
 
 def from_environment():

@@ -55,7 +55,8 @@ def init_db_command():
 
 
 def create_app(config=None):
-    app = Flask(__name__)
+    # An API serves no files: without Flask's /static route, /static/... is a JSON 404 too.
+    app = Flask(__name__, static_folder=None)
     app.config.update(
         # Flask-JWT-Extended says "msg"; Flask-RESTful says "message". One shape everywhere.
         JWT_ERROR_MESSAGE_KEY="message",

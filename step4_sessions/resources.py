@@ -136,8 +136,11 @@ class MeResource(Resource):
 
 
 def todo_fields(body, required):
-    """The valid `title` and `done` of a to-do body, or a 400 naming the field."""
+    """The valid `title` and `done` of a to-do body, or a 400 naming the field. A new to-do
+    (`title` required) takes a title only: it starts not done."""
     fields = {}
+    if "title" in required and set(body) - {"title"}:
+        abort(400, message="Unknown field: a new to-do has only a 'title'; it starts not done.")
     if set(body) - {"title", "done"}:
         abort(400, message="Unknown field: a to-do has only 'title' and 'done'.")
     if "title" in body or "title" in required:

@@ -146,6 +146,21 @@ def test_unknown_path_and_wrong_method_answer_json(client):
     assert wrong.status_code == 405 and set(wrong.json) == {"message"}
 
 
+@pytest.mark.parametrize("method", ["GET", "DELETE"])
+def test_flasks_static_path_is_a_json_404_too(client, method):
+    """Flask adds a /static route to every app, and its 404 and 405 are HTML pages: an API has
+    no files to serve, so the steps have no such route."""
+    response = client.open("/static/app.js", method=method)
+    assert response.status_code == 404 and set(response.json) == {"message"}
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "1.5", "soon", " 60"])
+def test_a_token_lifetime_that_is_not_a_positive_whole_number_stops_the_app(monkeypatch, make_app, value):
+    monkeypatch.setenv("JWT_ACCESS_TOKEN_EXPIRES", value)
+    with pytest.raises(ValueError, match="JWT_ACCESS_TOKEN_EXPIRES must be a whole number of seconds, at least 1"):
+        make_app()
+
+
 @pytest.mark.parametrize("name", ["SECRET_KEY", "JWT_SECRET_KEY"])
 @pytest.mark.parametrize("source", ["environment", "config"])
 def test_a_key_shorter_than_32_bytes_stops_the_app(monkeypatch, make_app, step_package, name, source):

@@ -353,8 +353,8 @@ def test_a_todo_id_that_is_not_a_small_whole_number_answers_404(client, alice, p
         ({"title": "   "}, "'title' must be 1 to 200 characters, not only spaces."),
         ({"title": "t" * 201}, "'title' must be 1 to 200 characters, not only spaces."),
         ({"title": 5}, "'title' is required and must be a string."),
-        ({"title": "ok", "done": "yes"}, "'done' must be true or false."),
-        ({"title": "ok", "owner": 2}, "Unknown field: a to-do has only 'title' and 'done'."),
+        ({"title": "ok", "done": True}, "Unknown field: a new to-do has only a 'title'; it starts not done."),
+        ({"title": "ok", "owner": 2}, "Unknown field: a new to-do has only a 'title'; it starts not done."),
         ([], "The body must be a JSON object, sent with Content-Type: application/json."),
     ],
 )
