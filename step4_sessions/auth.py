@@ -122,6 +122,8 @@ def session_too_old():
 def session_user():
     """The user whose id the session holds, or None."""
     if session_too_old():
+        if session:  # it has ended: forget it (a server-side backend deletes it), never renew it
+            session.clear()
         return None
     # BEGIN EXERCISE session_read: the User whose id is parse_id(str(...)) of session.get("user_id")
     # (never session[...]), or None when the session holds no id or that user is gone

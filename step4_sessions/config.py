@@ -24,13 +24,13 @@ class WeakKeyError(RuntimeError):
 
 
 def seconds(name, default):
-    """A duration from the environment, in seconds: a whole number, at least 1 (a token or a
-    session born expired would look like a bug somewhere else)."""
+    """A duration from the environment, in seconds: a whole number from 1 (a token or a
+    session born expired would look like a bug somewhere else) to 999,999,999 (31 years)."""
     value = os.environ.get(name)
     if not value:
         return default
-    if not (value.isascii() and value.isdigit()) or int(value) < 1:
-        raise ValueError(f"{name} must be a whole number of seconds, at least 1, not {value!r}")
+    if not (value.isascii() and value.isdigit() and len(value) <= 9) or int(value) < 1:
+        raise ValueError(f"{name} must be a whole number of seconds, 1 to 999999999, not {value!r}")
     return timedelta(seconds=int(value))
 
 

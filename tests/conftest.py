@@ -82,7 +82,11 @@ def pytest_generate_tests(metafunc):
 def pytest_configure(config):
     config.addinivalue_line("markers", "steps(*numbers): the steps a test applies to")
     config.addinivalue_line("markers", "postgresql: runs against a throwaway PostgreSQL server")
-    config.addinivalue_line("markers", "databases(*engines): the engines a test runs on, for its module's DATABASES")
+    config.addinivalue_line(
+        "markers",
+        "databases(*engines): for a test with a database, run it on PostgreSQL too when 'postgresql' "
+        "is named, whatever its module's DATABASES (SQLite always)",
+    )
 
 
 @pytest.fixture(autouse=True)

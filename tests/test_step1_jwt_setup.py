@@ -154,10 +154,10 @@ def test_flasks_static_path_is_a_json_404_too(client, method):
     assert response.status_code == 404 and set(response.json) == {"message"}
 
 
-@pytest.mark.parametrize("value", ["0", "-5", "1.5", "soon", " 60"])
+@pytest.mark.parametrize("value", ["0", "-5", "1.5", "soon", " 60", "1000000000", "9" * 5000])
 def test_a_token_lifetime_that_is_not_a_positive_whole_number_stops_the_app(monkeypatch, make_app, value):
     monkeypatch.setenv("JWT_ACCESS_TOKEN_EXPIRES", value)
-    with pytest.raises(ValueError, match="JWT_ACCESS_TOKEN_EXPIRES must be a whole number of seconds, at least 1"):
+    with pytest.raises(ValueError, match="JWT_ACCESS_TOKEN_EXPIRES must be a whole number of seconds, 1 to"):
         make_app()
 
 
