@@ -9,7 +9,8 @@ from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt.exceptions import PyJWTError
 
 from . import config as settings
-from .auth import jwt_manager, reject_blank_authorization_parts
+from .auth import jwt_manager
+from .blocklist import init_blocklist
 from .models import db
 from .resources import (
     IndexResource,
@@ -21,6 +22,7 @@ from .resources import (
     TodoListResource,
     TodoResource,
 )
+from .validation import reject_blank_authorization_parts
 
 
 class Api(flask_restful.Api):
@@ -74,6 +76,7 @@ def create_app(config=None):
         database = Path(app.instance_path) / f"{__package__}.sqlite3"
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{database}"
 
+    init_blocklist(app)  # before the database: a wrong TOKEN_BLOCKLIST stops the app first
     jwt_manager.init_app(app)
     app.before_request(reject_blank_authorization_parts)
     db.init_app(app)

@@ -8,10 +8,8 @@ import os
 import subprocess
 import time
 
-import flask_restful
 import jwt as pyjwt
 import pytest
-from flask_jwt_extended import jwt_required
 from server import FLASK, flask_run, request
 
 STRONG = "k" * 32  # long enough; randomness is not what these tests are about
@@ -189,30 +187,6 @@ def test_a_missing_key_is_made_random_with_a_warning(make_app, caplog, name):
     assert len(first.config[name]) == 64 and first.config[name] != second.config[name]
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert any(name in w and "will not survive a restart" in w for w in warnings)
-
-
-@pytest.mark.parametrize(
-    "api_class, expected",
-    [
-        pytest.param(flask_restful.Api, 500, id="plain-flask-restful-answers-500"),
-        pytest.param(None, 401, id="the-steps-api-answers-401"),
-    ],
-)
-def test_token_errors_reach_the_client_as_401_with_testing_off(make_app, step_package, api_class, expected):
-    """Post mistake E3, reproduced and fixed: a protected Resource, called without a token."""
-    app = make_app()
-    assert not app.testing and not app.debug
-    api = (api_class or step_package.app.Api)(app)
-
-    class Probe(flask_restful.Resource):
-        @jwt_required()
-        def get(self):
-            return {"reached": True}
-
-    api.add_resource(Probe, "/probe")
-    response = app.test_client().get("/probe")
-    assert response.status_code == expected
-    assert set(response.json) == {"message"}
 
 
 @pytest.mark.server
