@@ -9,6 +9,7 @@ no step overrides a private method of a library's class.
 
 import ast
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,20 @@ def test_no_module_hands_a_client_over_through_app_extensions():
         for path in folder.rglob("*.py"):
             assert "extensions[" not in path.read_text(encoding="utf-8"), path
 
+
+EXERCISES = tomllib.loads((ROOT / "exercises.toml").read_text(encoding="utf-8"))["exercise"]
+
+
+@pytest.mark.parametrize("exercise", EXERCISES, ids=lambda exercise: exercise["name"])
+def test_each_exercise_has_a_curl_in_its_steps_readme(exercise):
+    """Its step README shows, under the exercise's name, a curl against the step's own app
+    whose answer changes once the exercise is solved."""
+    [folder] = [folder for folder in FOLDERS if folder.name.startswith(f"step{exercise['step']}_")]
+    for language in ("README.md", "README.ko.md"):
+        text = (folder / language).read_text(encoding="utf-8")
+        sections = text.split("\n## ")
+        exercises = next(part for part in sections if part.startswith(("Exercises", "연습 문제")))
+        heading = f"\n### `{exercise['name']}`"
+        assert heading in exercises, f"{folder.name}/{language} has no {heading.strip()}"
+        block = exercises.split(heading, 1)[1].split("\n### ", 1)[0]
+        assert re.search(r"```sh\n(.*\n)*?curl .*localhost:5000", block), f"{folder.name}/{language}: no curl"
