@@ -87,6 +87,16 @@ def shorten_cookie(header):
     return f"{name}={shorten(value)}{sep}{attributes}"
 
 
+def json_text(body):
+    """One line when short; a list one item a line; else indented."""
+    line = json.dumps(body, ensure_ascii=False)
+    if len(line) <= 100:
+        return line
+    if isinstance(body, list) and all(len(json.dumps(item)) <= 100 for item in body):
+        return "[\n" + ",\n".join(f"  {json.dumps(item, ensure_ascii=False)}" for item in body) + "\n]"
+    return json.dumps(body, ensure_ascii=False, indent=2)
+
+
 def answer_text(response):
     """An answer as a client sees it, in a few lines."""
     lines = [f"HTTP {response.status}" + (f"   [clock: {Clock.running.label()}]" if Clock.running else "")]
@@ -96,10 +106,7 @@ def answer_text(response):
     if response.status_code == 204 or not response.data.strip():
         lines.append("(no body)")
     elif response.is_json:
-        body = json.dumps(shorten_strings(response.get_json()), ensure_ascii=False)
-        if len(body) > 100:
-            body = json.dumps(shorten_strings(response.get_json()), ensure_ascii=False, indent=2)
-        lines.append(body)
+        lines.append(json_text(shorten_strings(response.get_json())))
     elif response.mimetype == "text/html":
         lines.append(f"(an HTML page of {len(response.data)} bytes, not shown)")
     else:
@@ -205,7 +212,7 @@ def human(seconds):
 def when(seconds, now):
     moment = datetime.fromtimestamp(seconds, UTC).strftime("%H:%M:%S UTC")
     delta = seconds - now
-    if abs(delta) < 1:
+    if abs(delta) < 0.5:
         return f"{moment}, now"
     return f"{moment}, in {human(delta)}" if delta > 0 else f"{moment}, {human(-delta)} ago"
 
@@ -304,14 +311,23 @@ class Clock:
     def __call__(self):
         return self.now
 
-    def __enter__(self):
+    def start(self):
+        if Clock.running is not None:
+            Clock.running.stop()  # a cell run twice: one fake clock at a time
         self.patch.start()
         Clock.running = self
         return self
 
+    def stop(self):
+        if Clock.running is self:
+            self.patch.stop()
+            Clock.running = None
+
+    def __enter__(self):
+        return self.start()
+
     def __exit__(self, *exc):
-        self.patch.stop()
-        Clock.running = None
+        self.stop()
 
     def advance(self, **duration):
         self.now += timedelta(**duration).total_seconds()
@@ -368,6 +384,7 @@ class Timeline:
         return "".join(out)
 
 
-def timeline(config):
-    """The lifetimes this configuration sets (any of the four), from login at 0 h."""
-    return Timeline([(label, config[key], colour) for key, label, colour in LIFETIMES if key in config])
+def timeline(config, *keys):
+    """The lifetimes a configuration sets, from login at 0 h: the settings named, or all four."""
+    keys = keys or [key for key, _, _ in LIFETIMES]
+    return Timeline([(label, config[key], colour) for key, label, colour in LIFETIMES if key in keys])
