@@ -61,7 +61,8 @@ class OneLineLog(logging.Handler):
 SERVER_LOG = next((h for h in logging.getLogger().handlers if isinstance(h, OneLineLog)), None)
 if SERVER_LOG is None:
     SERVER_LOG = OneLineLog()
-    logging.getLogger().addHandler(SERVER_LOG)
+    if "ipykernel" in sys.modules:  # in a notebook; imported by a test, leave logging alone
+        logging.getLogger().addHandler(SERVER_LOG)
 
 
 def shorten(text):
