@@ -364,7 +364,7 @@ class Timeline:
     def _repr_svg_(self):
         width, left, row = 760, 10, 34
         span = max(delta for _, delta, _ in self.bars).total_seconds()
-        scale = (width - 2 * left) / span
+        scale = (width - left - 40) / span  # room for the last tick's label
         height = row * len(self.bars) + 40
         out = [
             f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
