@@ -172,9 +172,18 @@ def source(module_name, qualified_name, start=None, stop=None):
     target = find(module_name, qualified_name)
     lines, first = inspect.getsourcelines(target)
     path = Path(inspect.getsourcefile(target)).resolve()
-    begin = next(i for i, line in enumerate(lines) if start in line) if start else 0
-    end = next(i for i, line in enumerate(lines) if i >= begin and stop in line) + 1 if stop else len(lines)
+    begin = line_with(lines, start, 0, qualified_name) if start else 0
+    end = line_with(lines, stop, begin, qualified_name) + 1 if stop else len(lines)
     return Listing(path, first + begin, "".join(lines[begin:end]))
+
+
+def line_with(lines, text, begin, where):
+    """The index of the first line from `begin` that contains `text`: when the step's code
+    changed, an error that says what to look for, not a StopIteration."""
+    for i in range(begin, len(lines)):
+        if text in lines[i]:
+            return i
+    raise LookupError(f"no line containing {text!r} in {where}: the step's code changed")
 
 
 def lines(module_name, containing, before=0, after=0):
@@ -182,7 +191,7 @@ def lines(module_name, containing, before=0, after=0):
     module = importlib.import_module(module_name)
     path = Path(inspect.getsourcefile(module)).resolve()
     text = path.read_text().split("\n")
-    at = next(i for i, line in enumerate(text) if containing in line)
+    at = line_with(text, containing, 0, module_name)
     begin = max(at - before, 0)
     return Listing(path, begin + 1, "\n".join(text[begin : at + after + 1]))
 
