@@ -5,10 +5,18 @@ folder as its working directory, as `make notebooks` opens them. A cell may rais
 is tagged "raises-exception" and its first line says which exception ("# Fails on purpose:
 KeyError"); it must then raise exactly that one, so that a post mistake a notebook shows
 cannot quietly stop failing, or start failing for another reason.
+
+The text may not drift from the output under it: every answer a notebook prints goes through
+`show(response, expect=...)`, which fails the cell when the status (or message) is not the one
+expected, and a status the text names must be one the code next to it expects. And the output
+must read on a projector: no cell prints more than MAX_OUTPUT_LINES lines, nothing goes to
+stderr (a server log there splits an answer into two boxes), no HTML page is printed.
 """
 
+import ast
 import re
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -48,6 +56,13 @@ def load_nbformat():
 
 def read(path):
     return load_nbformat().read(path, as_version=4)
+
+
+# What fits on a projector under a cell.
+MAX_OUTPUT_LINES = 25
+# HTTP statuses the notebooks' text may name; a number from this set in a markdown cell is a claim.
+STATUSES = {200, 201, 204, 400, 401, 403, 404, 405, 409, 413, 415, 422, 429, 500, 503}
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def code_cells(notebook):
@@ -93,6 +108,192 @@ def test_notebook_runs_top_to_bottom(path):
         raised = [output["ename"] for output in cell.outputs if output["output_type"] == "error"]
         if tagged:
             assert raised == [expected], f"expected {expected}, got {raised or 'no error'}:\n{cell.source}"
+        check_readable_on_a_projector(cell)
+
+
+def output_text(output):
+    """What an output shows as text: a stream, an error's traceback, or a result's text/plain."""
+    if output["output_type"] == "stream":
+        return output["text"]
+    if output["output_type"] == "error":
+        return ANSI.sub("", "\n".join(output["traceback"]))
+    return output.get("data", {}).get("text/plain", "")
+
+
+def check_readable_on_a_projector(cell):
+    lines = sum(len(output_text(output).strip("\n").splitlines()) for output in cell.outputs)
+    assert lines <= MAX_OUTPUT_LINES, f"{lines} lines of output (at most {MAX_OUTPUT_LINES}):\n{cell.source}"
+    for output in cell.outputs:
+        text = output_text(output)
+        assert not (output["output_type"] == "stream" and output["name"] == "stderr"), (
+            f"stderr output (a log or a warning) splits the answer:\n{text}\n{cell.source}"
+        )
+        assert not re.search(r"<!doctype|<html", text, re.IGNORECASE), f"an HTML page printed:\n{cell.source}"
+        if output["output_type"] == "stream" and re.search(r"^HTTP \d{3} ", text, re.MULTILINE):
+            assert text.startswith("HTTP "), f"an answer split over two outputs:\n{text}"
+
+
+def show_calls(notebook):
+    """Every show(...) call of a notebook's code, parsed."""
+    for cell in code_cells(notebook):
+        tree = ast.parse("\n".join(line for line in cell.source.split("\n") if not line.startswith("%")))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "show":
+                yield cell, node
+
+
+def named_constants(notebook):
+    """Module-level `name = literal` assignments of a notebook, such as `wrong = (401, "...")`."""
+    names = {}
+    for cell in code_cells(notebook):
+        tree = ast.parse("\n".join(line for line in cell.source.split("\n") if not line.startswith("%")))
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                try:
+                    names[node.targets[0].id] = ast.literal_eval(node.value)
+                except ValueError:
+                    pass
+    return names
+
+
+def expected_statuses(notebook, cells):
+    """The statuses that the show(...) calls in these cells expect."""
+    names, statuses = named_constants(notebook), set()
+    ids = {id(cell) for cell in cells}
+    for cell, call in show_calls(notebook):
+        if id(cell) not in ids:
+            continue
+        expect = next(keyword.value for keyword in call.keywords if keyword.arg == "expect")
+        value = names[expect.id] if isinstance(expect, ast.Name) else ast.literal_eval(expect)
+        statuses.add(value[0] if isinstance(value, tuple) else value)
+    return statuses
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[path.stem for path in NOTEBOOKS])
+def test_every_answer_shown_is_checked(path):
+    """show(response) alone would print whatever came back, and the text above could say otherwise."""
+    for cell, call in show_calls(read(path)):
+        assert any(keyword.arg == "expect" for keyword in call.keywords), f"show() without expect=:\n{cell.source}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[path.stem for path in NOTEBOOKS])
+def test_statuses_the_text_names_are_the_ones_the_code_expects(path):
+    """A markdown cell that says "401" sits next to code that expects a 401: the code just before
+    it (the answer it explains) or just after it (the answer it announces)."""
+    notebook = read(path)
+    cells = notebook.cells
+    for i, cell in enumerate(cells):
+        if cell.cell_type != "markdown":
+            continue
+        before = []
+        for other in reversed(cells[:i]):
+            if other.cell_type != "code":
+                break
+            before.append(other)
+        after = []
+        for other in cells[i + 1 :]:
+            if other.cell_type != "code":
+                break
+            after.append(other)
+        if not (before or after):
+            continue  # a plan or a summary between two texts, not a claim about an answer
+        # Not the diagrams and headings (summaries), nor the questions asked before a cell runs.
+        prose = re.sub(r"```.*?```", "", cell.source, flags=re.DOTALL)
+        prose = re.sub(r"^(#.*|\*\*Predict.*(\n.+)*)$", "", prose, flags=re.MULTILINE)
+        named = {int(number) for number in re.findall(r"(?<![\w.-])(\d{3})(?![\w-])", prose)}
+        named &= STATUSES
+        expected = expected_statuses(notebook, before + after)
+        if not expected:
+            continue  # next to code that sends no request: not about an answer
+        assert named <= expected, f"the text names {sorted(named - expected)}, the code expects {sorted(expected)}:\n{cell.source}"
+
+
+STEP_NOTEBOOKS = [path for path in NOTEBOOKS if path.stem != "00_overview"]
+
+
+@pytest.mark.parametrize("path", STEP_NOTEBOOKS, ids=[path.stem for path in STEP_NOTEBOOKS])
+def test_each_step_notebook_can_be_taught_from(path):
+    """Objectives and minutes first, a diagram of the flow, the step's own code shown, and an
+    answer for every "try it yourself"."""
+    notebook = read(path)
+    first = notebook.cells[0].source
+    assert "By the end" in first and "| Minutes |" in first and "If short on time" in first
+    markdown = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "markdown")
+    assert "```mermaid\nsequenceDiagram" in markdown
+    step = path.stem.split("_", 1)[1]
+    code = "\n".join(cell.source for cell in code_cells(notebook))
+    assert re.search(rf'teach\.(source|lines)\("step\d_{step}\.', code), "no code of the step shown"
+    prompts = re.findall(r"\*\*Try it yourself \((\d)\)\.\*\*", markdown)
+    answers = re.findall(r"^\*\*\((\d)\)\*\*", markdown, re.MULTILINE)
+    assert prompts and prompts == answers, f"prompts {prompts}, answers {answers}"
+    assert "**Predict" in markdown
+
+
+def test_the_overview_has_the_plan_and_the_timeline():
+    overview = read(NOTEBOOKS_DIR / "00_overview.ipynb")
+    text = "\n".join(cell.source for cell in overview.cells)
+    assert "90 minutes" in text and "teach.timeline(" in text
+    readme = (NOTEBOOKS_DIR / "README.md").read_text()
+    assert "90 minutes" in readme
+
+
+def import_teach():
+    if str(NOTEBOOKS_DIR) not in sys.path:
+        sys.path.insert(0, str(NOTEBOOKS_DIR))
+    import teach
+
+    return teach
+
+
+def test_the_token_view_checks_the_signature():
+    import jwt as pyjwt
+
+    teach = import_teach()
+    key = "k" * 32
+    token = pyjwt.encode({"sub": "1", "exp": int(time.time()) + 60}, key, algorithm="HS256")
+    header, payload, signature = token.split(".")
+    forged = ".".join([header, teach.b64url({"sub": "2", "exp": int(time.time()) + 60}), signature])
+    assert "valid" in repr(teach.show_jwt(token, key)) and "INVALID" not in repr(teach.show_jwt(token, key))
+    assert "INVALID" in repr(teach.show_jwt(forged, key))
+    assert "expired" in repr(teach.show_jwt(token, key, now=time.time() + 120))
+    assert "<table" in teach.show_jwt(token, key)._repr_html_()
+
+
+def test_show_prints_one_block_and_checks_the_status(capsys):
+    from flask import Flask
+
+    teach = import_teach()
+    app = Flask("t")
+    app.get("/")(lambda: {"message": "hi", "token": "x" * 200})
+    teach.show(app.test_client().get("/"), expect=(200, "hi"))
+    printed = capsys.readouterr().out
+    assert printed.startswith("HTTP 200 OK\n") and '"message": "hi"' in printed and "(200 chars)" in printed
+    with pytest.raises(AssertionError, match="expected 401, got 200"):
+        teach.show(app.test_client().get("/"), expect=401)
+    with pytest.raises(AssertionError, match="expected the message"):
+        teach.show(app.test_client().get("/"), expect=(200, "bye"))
+
+
+def test_source_listings_are_the_files_lines():
+    teach = import_teach()
+    listing = teach.source("step1_jwt_setup.app", "create_app")
+    path = ROOT / "step1_jwt_setup" / "app.py"
+    lines = path.read_text().split("\n")
+    numbered = repr(listing).split("\n")[1:]
+    for row in numbered:
+        number, _, text = row.strip().partition("  ")
+        assert lines[int(number) - 1].strip() == text.strip()
+    assert "def create_app" in repr(listing)
+
+
+def test_the_clock_stands_in_for_time_time():
+    teach = import_teach()
+    before = time.time()
+    with teach.Clock() as clock:
+        clock.advance(hours=12)
+        assert time.time() - before >= 12 * 3600
+        assert clock.label() == "+12 h 00 min"
+    assert time.time() - before < 3600
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[path.stem for path in NOTEBOOKS])
