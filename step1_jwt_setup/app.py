@@ -7,6 +7,7 @@ from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt.exceptions import PyJWTError
 
 from . import config as settings
+from .protection import STORE_DOWN, protect
 from .resources import IndexResource, LoginResource
 
 
@@ -22,6 +23,8 @@ class Api(flask_restful.Api):
     """
 
     def handle_error(self, e):
+        if isinstance(e, STORE_DOWN):  # Redis is down: protection.py answers 503, not a 500
+            raise e
         # BEGIN EXERCISE token_errors_reach_flask: raise the error again if it is a token error
         # (JWTExtendedException or PyJWTError); hand anything else to Flask-RESTful's handle_error
         if isinstance(e, JWTExtendedException | PyJWTError):
@@ -50,6 +53,8 @@ def create_app(config=None):
     settings.require_strong_keys(app.config)
 
     jwt_manager.init_app(app)
+
+    protect(app)  # throttled guessing, no-store and nosniff, 503 when Redis is down
 
     # catch_all_404s: unknown paths answer {"message": ...} too, not Flask's HTML page.
     api = Api(app, catch_all_404s=True)
