@@ -42,8 +42,10 @@ def protect(app):
 
 def throttle_guessing(app):
     setting = app.config["LOGIN_RATE_LIMIT"]
-    if not limits.parse_many(setting):  # a typo stops the app here, not on the first login
-        raise ValueError(f"LOGIN_RATE_LIMIT must be like '10 per minute', not {setting!r}")
+    try:  # a typo stops the app here, not on the first login
+        limits.parse_many(setting)
+    except ValueError:
+        raise ValueError(f"LOGIN_RATE_LIMIT must be like '10 per minute', not {setting!r}") from None
     if not app.config["RATE_LIMIT_ENABLED"]:
         log.warning(
             "RATE_LIMIT_ENABLED=0: nothing limits password guessing on %s. Only for load "
@@ -130,8 +132,7 @@ def warn_if_unreachable(url):
         client.ping()
     except redis.exceptions.RedisError as error:
         log.warning(
-            "REDIS_URL cannot be reached (%s): requests that need Redis will answer 503 "
-            "until it is back.",
+            "REDIS_URL cannot be reached (%s): requests that need Redis will answer 503 until it is back.",
             error,
         )
     finally:
