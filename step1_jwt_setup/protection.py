@@ -58,7 +58,7 @@ def throttle_guessing(app):
         "scope": "guesses",  # one budget shared by the three endpoints
         "exempt_when": not_a_password_attempt,
         "deduct_when": failed,
-        "error_message": "Too many failed attempts. Try again after Retry-After seconds.",
+        "error_message": "Too many failed attempts; the Retry-After header says when to try again.",
     }
     limiter = Limiter(
         get_remote_address,
