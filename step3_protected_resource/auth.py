@@ -86,6 +86,6 @@ def revoke(claims):
     """Block this token until it would have expired anyway; forget tokens past that."""
     # BEGIN EXERCISE revoke: store the token's jti and exp as a RevokedToken, and delete
     # the RevokedToken rows whose expires_at has passed
-    db.session.add(RevokedToken(jti=claims["jti"], expires_at=int(claims["exp"])))
+    db.session.add(RevokedToken(jti=claims["jti"], expires_at=claims["exp"]))
     db.session.execute(db.delete(RevokedToken).where(RevokedToken.expires_at < int(time.time())))
     # END EXERCISE

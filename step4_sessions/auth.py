@@ -95,7 +95,7 @@ def revoke(claims):
         # Shared by every app process; Redis forgets the entry when the token expires.
         redis.set(f"revoked-token:{claims['jti']}", 1, exat=int(claims["exp"]))  # a float is an error
         return
-    db.session.add(RevokedToken(jti=claims["jti"], expires_at=int(claims["exp"])))
+    db.session.add(RevokedToken(jti=claims["jti"], expires_at=claims["exp"]))
     db.session.execute(db.delete(RevokedToken).where(RevokedToken.expires_at < int(time.time())))
     # END EXERCISE
 
