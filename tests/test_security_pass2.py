@@ -7,18 +7,32 @@ The shared test apps have the limiter off; the tests below that need it build th
 """
 
 import logging
+import os
 import shutil
 import subprocess
 import time
+from contextlib import contextmanager
 
 import pytest
 import redis
-from server import flask_run, free_port, request
+from server import FLASK, flask_run, free_port, request, serving
 from tokens import bearer, claims_for, forge
 
 PASSWORD = "correct horse battery"
 WRONG = {"password": "not the password"}
 TINY = "3 per minute"  # small enough to reach in a test
+
+
+@contextmanager
+def flask_run_logged(step_dir, env, log):
+    """server.flask_run, with what the server prints written to the file `log`."""
+    port = free_port()
+    environ = {**os.environ, "FLASK_DEBUG": "0", "PYTHONUNBUFFERED": "1", **env}
+    environ.pop("FLASK_APP", None)
+    command = [str(FLASK), "run", "--host", "127.0.0.1", "--port", str(port)]
+    base = f"http://127.0.0.1:{port}"
+    with log.open("w") as output, serving(command, base, cwd=step_dir, env=environ, output=output):
+        yield base
 
 
 def username_of(step, app):
@@ -181,6 +195,7 @@ def test_with_redis_url_the_counts_are_shared_by_every_instance(make_app, redis_
 
 
 @pytest.mark.server
+@pytest.mark.steps(1, 4)  # where the limit first appears, and where it guards three endpoints
 def test_flask_run_throttles_and_warns_when_off(step_dir, keys, tmp_path):
     env = {**keys, "DATABASE_URL": f"sqlite:///{tmp_path / 'served.sqlite3'}", "LOGIN_RATE_LIMIT": TINY}
     with flask_run(step_dir, env=env) as base:
@@ -189,10 +204,7 @@ def test_flask_run_throttles_and_warns_when_off(step_dir, keys, tmp_path):
     assert answers[-1].json["message"] and int(answers[-1].headers["Retry-After"]) >= 1
 
     log = tmp_path / "off.log"
-    with (
-        log.open("w") as output,
-        flask_run(step_dir, env={**env, "RATE_LIMIT_ENABLED": "0"}, output=output) as base,
-    ):
+    with flask_run_logged(step_dir, {**env, "RATE_LIMIT_ENABLED": "0"}, log) as base:
         answers = [request("POST", base + "/login", {"username": "eve", **WRONG}) for _ in range(5)]
     assert {answer.status for answer in answers} == {401}
     assert "RATE_LIMIT_ENABLED=0" in log.read_text()
@@ -337,7 +349,7 @@ def test_flask_run_with_redis_down_warns_and_answers_503(step_dir, keys, tmp_pat
         "SESSION_BACKEND": "redis",
     }
     log = tmp_path / "served.log"
-    with log.open("w") as output, flask_run(step_dir, env=env, output=output) as base:
+    with flask_run_logged(step_dir, env, log) as base:
         login = request("POST", base + "/session", {"username": "alice", "password": PASSWORD})
         me = request("GET", base + "/me", headers={"Authorization": "Bearer x.y.z"})
     assert "REDIS_URL cannot be reached" in log.read_text()
