@@ -69,6 +69,7 @@ def throttle_guessing(app):
         ],
         # Counts in Redis are shared by every app process; in memory, each has its own.
         storage_uri=app.config.get("REDIS_URL") or "memory://",
+        storage_options={"socket_connect_timeout": 1, "socket_timeout": 1},  # Redis: 503, not a hang
         key_prefix="login-attempts",
     )
 

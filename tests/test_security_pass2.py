@@ -334,9 +334,10 @@ def test_sessions_and_the_blocklist_down_are_a_503(make_app, own_redis, backend)
 def test_an_unreachable_redis_url_is_a_warning_at_start_up(make_app, caplog):
     nowhere = f"redis://127.0.0.1:{free_port()}/0"
     with caplog.at_level(logging.WARNING):
-        app = make_app(REDIS_URL=nowhere)
+        app = make_app(REDIS_URL=nowhere, RATE_LIMIT_ENABLED=True)
     assert "REDIS_URL cannot be reached" in caplog.text
     assert app.test_client().get("/").status_code == 200  # it starts all the same
+    assert_store_down(wrong_login(app.test_client(), "bob"))
 
 
 @pytest.mark.server
