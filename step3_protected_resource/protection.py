@@ -56,7 +56,6 @@ def throttle_guessing(app):
     budget = {
         "limit_provider": setting,
         "scope": "guesses",  # one budget shared by the three endpoints
-        "exempt_when": not_a_password_attempt,
         "deduct_when": failed,
         "error_message": "Too many failed attempts; the Retry-After header says when to try again.",
     }
@@ -72,6 +71,7 @@ def throttle_guessing(app):
         storage_options={"socket_connect_timeout": 1, "socket_timeout": 1},  # Redis: 503, not a hang
         key_prefix="login-attempts",
     )
+    limiter.request_filter(not_a_password_attempt)  # every other request skips the limiter
 
     @app.after_request
     def retry_after(response):
