@@ -31,7 +31,7 @@ def flask_run_logged(step_dir, env, log):
     environ.pop("FLASK_APP", None)
     command = [str(FLASK), "run", "--host", "127.0.0.1", "--port", str(port)]
     base = f"http://127.0.0.1:{port}"
-    with log.open("w") as output, serving(command, base, cwd=step_dir, env=environ, output=output):
+    with log.open("w") as output, serving(command, base, cwd=step_dir, env=environ, output=output, timeout=60):
         yield base
 
 
@@ -198,7 +198,7 @@ def test_with_redis_url_the_counts_are_shared_by_every_instance(make_app, redis_
 @pytest.mark.steps(1, 4)  # where the limit first appears, and where it guards three endpoints
 def test_flask_run_throttles_and_warns_when_off(step_dir, keys, tmp_path):
     env = {**keys, "DATABASE_URL": f"sqlite:///{tmp_path / 'served.sqlite3'}", "LOGIN_RATE_LIMIT": TINY}
-    with flask_run(step_dir, env=env) as base:
+    with flask_run(step_dir, env=env, timeout=60) as base:
         answers = [request("POST", base + "/login", {"username": "eve", **WRONG}) for _ in range(4)]
     assert [answer.status for answer in answers] == [401, 401, 401, 429]
     assert answers[-1].json["message"] and int(answers[-1].headers["Retry-After"]) >= 1
