@@ -5,6 +5,7 @@ from flask import Flask
 from flask_jwt_extended import JWTManager
 
 from . import config as settings
+from .protection import protect
 from .resources import IndexResource, LoginResource
 
 # The JWTManager is named for what it is, so that `jwt` stays free for PyJWT (E1).
@@ -27,6 +28,8 @@ def create_app(config=None):
     settings.require_strong_keys(app.config)
 
     jwt_manager.init_app(app)
+
+    protect(app)  # throttled guessing, no-store and nosniff, 503 when Redis is down
 
     # catch_all_404s: unknown paths answer {"message": ...} too, not Flask's HTML page.
     api = flask_restful.Api(app, catch_all_404s=True)

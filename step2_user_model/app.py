@@ -9,6 +9,7 @@ from flask_jwt_extended import JWTManager
 
 from . import config as settings
 from .models import db
+from .protection import protect
 from .resources import (
     IndexResource,
     LoginResource,
@@ -58,6 +59,8 @@ def create_app(config=None):
     with app.app_context():
         db.create_all()  # only the tables that are missing: `flask run` just works
     app.cli.add_command(init_db_command)
+
+    protect(app)  # throttled guessing, no-store and nosniff, 503 when Redis is down
 
     # catch_all_404s: unknown paths answer {"message": ...} too, not Flask's HTML page.
     api = flask_restful.Api(app, catch_all_404s=True)

@@ -12,6 +12,7 @@ from . import config as settings
 from .auth import jwt_manager
 from .blocklist import init_blocklist
 from .models import db
+from .protection import STORE_DOWN, protect
 from .resources import (
     IndexResource,
     LoginResource,
@@ -37,6 +38,8 @@ class Api(flask_restful.Api):
     """
 
     def handle_error(self, e):
+        if isinstance(e, STORE_DOWN):  # Redis is down: protection.py answers 503, not a 500
+            raise e
         # BEGIN EXERCISE token_errors_reach_flask: raise the error again if it is a token error
         # (JWTExtendedException or PyJWTError); hand anything else to Flask-RESTful's handle_error
         if isinstance(e, JWTExtendedException | PyJWTError):
@@ -83,6 +86,8 @@ def create_app(config=None):
     with app.app_context():
         db.create_all()  # only the tables that are missing: `flask run` just works
     app.cli.add_command(init_db_command)
+
+    protect(app)  # throttled guessing, no-store and nosniff, 503 when Redis is down
 
     # catch_all_404s: unknown paths answer {"message": ...} too, not Flask's HTML page.
     api = Api(app, catch_all_404s=True)

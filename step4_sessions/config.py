@@ -60,6 +60,9 @@ def from_environment():
         "SESSION_BACKEND": os.environ.get("SESSION_BACKEND", "cookie"),
         # Any SQLAlchemy URL; unset, a SQLite file in the instance folder (see app.py).
         "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL"),
+        # Failed logins allowed per client address and per username (protection.py).
+        "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "10 per minute"),
+        "RATE_LIMIT_ENABLED": os.environ.get("RATE_LIMIT_ENABLED", "1") != "0",
     }
 
 

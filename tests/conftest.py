@@ -42,6 +42,8 @@ APP_ENVIRONMENT = (
     "SESSION_COOKIE_SECURE",
     "PERMANENT_SESSION_LIFETIME",
     "SESSION_ABSOLUTE_LIFETIME",
+    "LOGIN_RATE_LIMIT",
+    "RATE_LIMIT_ENABLED",
     "FLASK_APP",
     "FLASK_DEBUG",
 )
@@ -208,6 +210,7 @@ def base_config(step, keys, database_url):
     """What every test app gets. TESTING stays off: that is how the app runs for real,
     and Flask-RESTful hides its 500s when TESTING is on."""
     config = {**keys, "TESTING": False}
+    config["RATE_LIMIT_ENABLED"] = False  # tests log in often; test_security_pass2 tests the limiter
     if step >= 2:
         config["SQLALCHEMY_DATABASE_URI"] = database_url
         # Cheap hashing keeps the suite fast; test_step2 checks the production default.
