@@ -51,7 +51,7 @@ def revoke(claims):
     # exp; else add a RevokedToken of its jti and exp, and delete the rows whose expires_at
     # has passed (the caller commits)
     if current_app.config["TOKEN_BLOCKLIST"] == "redis":
-        redis_client().set(redis_key(claims["jti"]), 1, exat=int(claims["exp"]))  # Redis refuses a float expiry
+        redis_client().set(redis_key(claims["jti"]), 1, exat=int(claims["exp"]))  # a float is an error
         return
     db.session.add(RevokedToken(jti=claims["jti"], expires_at=claims["exp"]))
     db.session.execute(db.delete(RevokedToken).where(RevokedToken.expires_at < int(time.time())))

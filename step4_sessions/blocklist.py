@@ -45,7 +45,7 @@ def is_revoked(jti):
 def revoke(claims):
     """Block this token until it would have expired anyway; forget tokens past that."""
     if current_app.config["TOKEN_BLOCKLIST"] == "redis":
-        redis_client().set(redis_key(claims["jti"]), 1, exat=int(claims["exp"]))  # Redis refuses a float expiry
+        redis_client().set(redis_key(claims["jti"]), 1, exat=int(claims["exp"]))  # a float is an error
         return
     db.session.add(RevokedToken(jti=claims["jti"], expires_at=claims["exp"]))
     db.session.execute(db.delete(RevokedToken).where(RevokedToken.expires_at < int(time.time())))
