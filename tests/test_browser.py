@@ -10,6 +10,7 @@ is downloaded while testing. Without them the tests skip; under CI=true they fai
 SCREENSHOT=path.png also saves the logged-in page there (`make screenshot`, for the README).
 """
 
+import base64
 import json
 import os
 import shutil
@@ -17,6 +18,7 @@ import threading
 import time
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from conftest import APP_ENVIRONMENT, STEPS, STEPS_ROOT, missing_server
@@ -24,6 +26,7 @@ from server import flask_run, free_port, request
 
 pytestmark = [pytest.mark.steps(4), pytest.mark.server]
 
+STEP4 = STEPS_ROOT / STEPS[4]
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 INSTALL = "apt-get install chromium chromium-driver"
 # The machine may have no network: nothing in the background, nothing fetched on start.
@@ -36,7 +39,8 @@ CHROMIUM_FLAGS = [
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
-    "--window-size=1000,900",
+    "--window-size=900,760",
+    "--hide-scrollbars",
 ]
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 PASSWORD = "correct horse battery"
@@ -82,10 +86,11 @@ def app_url(request, keys, tmp_path_factory):
         "SESSION_BACKEND": request.param,
         "SESSION_COOKIE_SECURE": "0",
     }
-    with pytest.MonkeyPatch.context() as environment:  # the shell's settings do not leak in
+    # Module-wide, so before the tests' clean_environment: take the shell's settings out here.
+    with pytest.MonkeyPatch.context() as environment:
         for name in APP_ENVIRONMENT:
             environment.delenv(name, raising=False)
-        with flask_run(STEPS_ROOT / STEPS[4], env=env) as base:
+        with flask_run(STEP4, env=env) as base:
             yield base
 
 
@@ -97,7 +102,7 @@ class Names:
     @classmethod
     def new(cls):
         cls.count += 1
-        return f"user{cls.count}-{os.getpid()}"
+        return f"user{cls.count}"
 
 
 def register(base, username):
@@ -196,7 +201,7 @@ def test_get_slash_is_json_for_api_clients_and_a_page_under_a_strict_policy_for_
 
 @pytest.mark.browser
 def test_the_page_registers_logs_in_lists_todos_and_logs_out(step, app_url, driver, request):
-    username = Names.new()
+    username = "alice"  # the first user of this test's server (and the README's screenshot)
     open_page(driver, app_url)
     assert text_of(driver, "who") == "Not logged in"
     field(driver, "username").send_keys(username)
@@ -210,7 +215,7 @@ def test_the_page_registers_logs_in_lists_todos_and_logs_out(step, app_url, driv
     wait_for_text(driver, "todo-list", "☐ Read the session cookie's flags in DevTools")
     assert fetch_status(driver, "/session") == 200
     if os.environ.get("SCREENSHOT") and request.node.callspec.params["app_url"] == "cookie":
-        driver.save_screenshot(os.environ["SCREENSHOT"])
+        save_screenshot(driver, Path(os.environ["SCREENSHOT"]))
 
     button(driver, "Log out").click()
     wait_for_text(driver, "who", "Not logged in")
@@ -219,6 +224,27 @@ def test_the_page_registers_logs_in_lists_todos_and_logs_out(step, app_url, driv
     open_page(driver, app_url)  # a reload asks the server again
     assert text_of(driver, "who") == "Not logged in"
     assert "session" not in {cookie["name"] for cookie in driver.get_cookies()}
+
+
+def save_screenshot(driver, path):
+    """The top of the page as the README shows it, drawn at 0.7 scale: sharp text, and half
+    the bytes of a full-size picture."""
+    clip = {"x": 0, "y": 0, "width": 900, "height": 620, "scale": 0.7}
+    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {"format": "png", "clip": clip})
+    png = base64.b64decode(shot["data"])
+    assert len(png) < 80_000, f"the screenshot is {len(png)} bytes: keep the README light"
+    path.write_bytes(png)
+
+
+@pytest.mark.browser
+def test_with_the_default_settings_the_page_works_on_http_127_0_0_1(step, keys, tmp_path, driver):
+    """`make run STEP=4`, then http://127.0.0.1:5000/ in a browser: Secure stays on, and
+    Chromium keeps a Secure cookie from plain http on the loopback address all the same."""
+    env = {**keys, "DATABASE_URL": f"sqlite:///{tmp_path / 'default.sqlite3'}"}
+    with flask_run(STEP4, env=env) as base:  # the shell's settings are gone (clean_environment)
+        log_in_on_the_page(driver, base, "bob")
+        assert session_cookie(driver)["secure"] is True
+        assert fetch_status(driver, "/session/todos") == 200
 
 
 # --- What the page's script can see, and what the browser stored ----------------------------
