@@ -265,6 +265,10 @@ def test_the_browsers_cookie_store_shows_httponly_samesite_lax_and_path(step, ap
     cookie = session_cookie(driver)
     assert cookie["httpOnly"] is True
     assert cookie["sameSite"] == "Lax"
+    # WebDriver says Lax for a cookie set without SameSite too (the default Chromium applies).
+    # DevTools' own view, which the page points the learner to, tells the two apart.
+    [stored] = [c for c in driver.execute_cdp_cmd("Network.getCookies", {})["cookies"] if c["name"] == "session"]
+    assert stored.get("sameSite") == "Lax", "the cookie was set without SameSite=Lax"
     assert cookie["path"] == "/"
     assert cookie["domain"] == "127.0.0.1"  # host-only: no Domain attribute, no other host gets it
     assert cookie["secure"] is False  # SESSION_COOKIE_SECURE=0 here, for plain http
@@ -348,14 +352,15 @@ def test_a_form_on_another_site_changes_nothing_and_is_not_sent_the_cookie(step,
     driver.get(f"{other_site}/to{target.replace('/', '-')}")
     WebDriverWait(driver, WAIT).until(lambda d: d.current_url == app_url + target)
     answer = json.loads(driver.find_element(By.TAG_NAME, "body").text)
-    assert answer == {"message": "The body must be a JSON object, sent with Content-Type: application/json."}
     sent = headers_sent(driver, "POST", app_url + target)
     assert sent["origin"] == other_site  # the log is right about where the form came from
     assert "cookie" not in sent  # SameSite=Lax: no cookie on another site's POST
 
-    # Nothing changed: the browser's cookie, and the session the server holds for it.
+    # Nothing changed: the browser's cookie, the session the server holds for it, the page.
     assert session_cookie(driver)["value"] == cookie
     held = request("GET", app_url + "/session", headers={"Cookie": f"session={cookie}"})
     assert held.status == 200 and held.json["username"] == username
     open_page(driver, app_url)
     assert text_of(driver, "who") == f"Logged in as {username}"
+    # No login as mallory either: a form cannot send Content-Type: application/json.
+    assert answer == {"message": "The body must be a JSON object, sent with Content-Type: application/json."}
