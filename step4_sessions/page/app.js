@@ -1,4 +1,4 @@
-// Step 4's page. Every request is a same-origin fetch with a JSON body: the browser adds the
+// Step 4's page. Every request is a same-origin fetch, every body JSON: the browser adds the
 // session cookie by itself, and this script never sees it (HttpOnly).
 "use strict";
 
@@ -11,14 +11,23 @@ async function call(method, path, body) {
     options.headers["Content-Type"] = "application/json";
     options.body = JSON.stringify(body);
   }
-  const response = await fetch(path, options);
+  let response;
+  try {
+    response = await fetch(path, options);
+  } catch {
+    logRequest(`${method} ${path} → no answer`);
+    return { status: 0, data: { message: "The server did not answer: is flask run still running?" } };
+  }
   const data = await response.json().catch(() => null);
   logRequest(`${method} ${path} → ${response.status}`);
   return { status: response.status, data };
 }
 
+let requestsSent = 0;
+
 function logRequest(line) {
   const item = document.createElement("li");
+  item.value = ++requestsSent; // the newest on top, numbered in the order they were sent
   item.textContent = line;
   $("request-log").prepend(item);
   while ($("request-log").children.length > 8) $("request-log").lastChild.remove();
@@ -32,6 +41,7 @@ function say(text) {
 async function showSession() {
   const { status, data } = await call("GET", "/session");
   const loggedIn = status === 200;
+  if (status === 0) say(data.message);
   $("who").textContent = loggedIn ? `Logged in as ${data.username}` : "Not logged in";
   $("credentials").hidden = loggedIn;
   $("logout").hidden = !loggedIn;
