@@ -45,7 +45,7 @@ CHROMIUM_FLAGS = [
 ]
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 PASSWORD = "correct horse battery"
-WAIT = 10  # seconds for the page to show an answer
+WAIT, POLL = 10, 0.05  # seconds for the page to show an answer; how often to look
 STARTUP = 60  # seconds for `flask run` to answer: Chromium starts at the same time, on 2 cores
 
 
@@ -96,6 +96,11 @@ def app_url(request, keys, tmp_path_factory):
             yield base
 
 
+def cookie_backend_only(test):
+    """For a test where the session backend makes no difference: one server is enough."""
+    return pytest.mark.parametrize("app_url", ["cookie"], indirect=True)(test)
+
+
 # A new user name for each test: the tests of a module share one server and database.
 NEW_NAMES = (f"user{n}" for n in itertools.count(1))
 
@@ -135,7 +140,7 @@ def wait_for_text(driver, element_id, expected):
     from selenium.webdriver.support.ui import WebDriverWait
 
     try:
-        WebDriverWait(driver, WAIT).until(lambda d: text_of(d, element_id).startswith(expected))
+        WebDriverWait(driver, WAIT, poll_frequency=POLL).until(lambda d: text_of(d, element_id).startswith(expected))
     except TimeoutException:
         pytest.fail(f"#{element_id} says {text_of(driver, element_id)!r}, not {expected!r}...")
 
@@ -170,6 +175,7 @@ def session_cookie(driver):
 # --- GET /: JSON for API clients, the page for a browser ----------------------------------------
 
 
+@cookie_backend_only
 def test_get_slash_is_json_for_api_clients_and_a_page_under_a_strict_policy_for_browsers(step, app_url):
     for accept in (None, "*/*", "application/json"):
         described = request("GET", app_url + "/", headers={"Accept": accept} if accept else {})
@@ -271,6 +277,7 @@ def test_the_browsers_cookie_store_shows_httponly_samesite_lax_and_path(step, ap
 
 
 @pytest.mark.browser
+@cookie_backend_only
 def test_the_policy_blocks_a_script_injected_into_the_page(step, app_url, driver):
     """What HttpOnly guards against, blocked once more: the policy runs no inline script."""
     open_page(driver, app_url)
@@ -352,7 +359,7 @@ def test_a_form_on_another_site_changes_nothing_and_is_not_sent_the_cookie(step,
     def answered(d):  # the app's answer to the form, once the browser shows it
         return d.current_url == app_url + target and d.find_element(By.TAG_NAME, "body").text
 
-    answer = json.loads(WebDriverWait(driver, WAIT).until(answered))
+    answer = json.loads(WebDriverWait(driver, WAIT, poll_frequency=POLL).until(answered))
     sent = headers_sent(driver, "POST", app_url + target)
     assert sent["origin"] == other_site  # the log is right about where the form came from
     assert "cookie" not in sent  # SameSite=Lax: no cookie on another site's POST
