@@ -54,3 +54,8 @@ fuzz: $(STAMP)
 # What authentication costs per request; writes bench/RESULTS.md.
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+# The README's picture of step 4's page (step4_sessions/browser.png), taken by the browser tests.
+.PHONY: screenshot
+screenshot: $(STAMP)
+	SCREENSHOT=step4_sessions/browser.png $(BIN)/pytest -q tests/test_browser.py -k registers_logs_in

@@ -18,6 +18,7 @@ from .resources import (
     LoginResource,
     LogoutResource,
     MeResource,
+    PageResource,
     RefreshResource,
     RegisterResource,
     SessionResource,
@@ -104,4 +105,5 @@ def create_app(config=None):
     api.add_resource(TodoResource, "/todos/<todo_id>")
     api.add_resource(SessionResource, "/session")
     api.add_resource(SessionTodoListResource, "/session/todos")
+    api.add_resource(PageResource, "/page/<name>")  # the browser page's files (GET / in a browser)
     return app

@@ -1,8 +1,9 @@
 """The HTTP side: every endpoint is a Flask-RESTful Resource."""
 
 import re
+from pathlib import Path
 
-from flask import g, session
+from flask import g, request, send_from_directory, session
 from flask_jwt_extended import current_user, get_jwt, jwt_required
 from flask_restful import Resource, abort
 from sqlalchemy.exc import IntegrityError
@@ -17,14 +18,36 @@ PASSWORD_LENGTH = range(8, 128 + 1)
 TITLE_LENGTH = range(1, 200 + 1)
 
 
+# The page a browser gets at GET /: its own files only, no inline script, nothing from elsewhere.
+PAGE_FOLDER = Path(__file__).with_name("page")
+PAGE_POLICY = "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+
+def page_file(name):
+    """A file of the page, under PAGE_POLICY; a name not in page/ is a JSON 404."""
+    response = send_from_directory(PAGE_FOLDER, name)
+    response.headers["Content-Security-Policy"] = PAGE_POLICY
+    return response
+
+
+class PageResource(Resource):
+    def get(self, name):
+        return page_file(name)
+
+
 class IndexResource(Resource):
     def get(self):
+        # A browser asks for text/html first; curl (*/*) and API clients get the JSON.
+        if request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html":
+            page = page_file("index.html")
+            page.vary.add("Accept")
+            return page
         return {
             "step": 4,
             "concept": "Sessions: Flask's signed session cookie, started after a password check, "
             "read, and deleted, with safe cookie settings.",
             "endpoints": {
-                "GET /": "this description",
+                "GET /": "this description; a browser (Accept: text/html) gets a page to try sessions",
                 "POST /register": "JSON {username, password} -> 201 {id, username}",
                 "POST /login": "JSON {username, password} -> {access_token, refresh_token}",
                 "POST /refresh": "refresh token -> {access_token}",
@@ -39,8 +62,9 @@ class IndexResource(Resource):
                 "GET /session": "session cookie -> {id, username}",
                 "DELETE /session": "ends the session -> 204",
                 "GET /session/todos": "session cookie -> [{id, title, done}, ...]",
+                "GET /page/<name>": "the page's script and style sheet",
             },
-        }
+        }, 200, {"Vary": "Accept"}
 
 
 class RegisterResource(Resource):

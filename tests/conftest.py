@@ -27,6 +27,9 @@ STEPS = {
 }
 STEPS_ROOT = (ROOT / os.environ.get("STEPS_FROM", ".")).resolve()
 sys.path.insert(0, str(STEPS_ROOT))
+# Trio, which Selenium brings, registers a Hypothesis plugin for Trio's own tests: without this,
+# importing Hypothesis imports Trio too, a second or so of every test process, for nothing.
+os.environ.setdefault("HYPOTHESIS_NO_PLUGINS", "1")
 
 # Every variable a step reads. Tests start from none of them, whatever the shell has.
 APP_ENVIRONMENT = (
