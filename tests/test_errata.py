@@ -18,7 +18,6 @@ from types import SimpleNamespace
 import flask_restful
 import jwt as pyjwt
 import pytest
-from conftest import STEPS
 from flask import Flask, session
 from flask.sessions import SecureCookieSessionInterface
 from flask_jwt_extended import JWTManager, create_access_token, decode_token, jwt_required
@@ -26,7 +25,9 @@ from flask_jwt_extended.exceptions import JWTDecodeError
 from flask_sqlalchemy import SQLAlchemy
 from jwt.exceptions import InvalidSubjectError
 from jwt.warnings import InsecureKeyLengthWarning
+from probes import JwtProbe
 from sqlalchemy.exc import ArgumentError, LegacyAPIWarning
+from steps import STEPS
 
 POSTS_KEY = "your-secret-key"  # the post's key: 15 bytes, in the source
 LONG_KEY = "a-test-key-that-is-long-enough-for-hs256"  # for the tiny apps, where length is not the point
@@ -115,13 +116,7 @@ def test_e2_fixed_jwt_required_with_parentheses_guards_a_resource(client, accoun
 def probe_app(api_class, testing):
     """A Resource behind @jwt_required() on an Api of this class."""
     app = tiny_app(TESTING=testing)
-
-    class Probe(flask_restful.Resource):
-        @jwt_required()
-        def get(self):
-            return {"reached": True}
-
-    api_class(app).add_resource(Probe, "/probe")
+    api_class(app).add_resource(JwtProbe, "/probe")
     return app
 
 
@@ -144,13 +139,7 @@ def test_e3_fixed_each_steps_app_answers_401_with_testing_off(make_app, step_pac
         path = "/me"
     else:  # no protected endpoint yet: a probe Resource on the step's own Api class
         path = "/probe"
-
-        class Probe(flask_restful.Resource):
-            @jwt_required()
-            def get(self):
-                return {"reached": True}
-
-        step_package.app.Api(app).add_resource(Probe, path)
+        step_package.app.Api(app).add_resource(JwtProbe, path)
     response = app.test_client().get(path)
     assert response.status_code == 401
     assert set(response.json) == {"message"}

@@ -265,7 +265,7 @@ def test_unknown_user_and_wrong_password_take_comparable_time(make_app, step):
 
     The two kinds of login take turns, and each keeps its fastest time: a busy machine slows
     single requests, not the least a request needs."""
-    from conftest import Account
+    from accounts import Account
 
     app = make_app(PASSWORD_HASH_MEMORY_KIB=None, PASSWORD_HASH_TIME_COST=None)
     client = app.test_client()

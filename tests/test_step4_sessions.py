@@ -192,7 +192,7 @@ def test_s1_cookie_flags_after_login(client, alice):
 
 @cookie_only
 def test_s1_secure_is_turned_off_only_by_the_environment(monkeypatch, make_app, step):
-    from conftest import Account
+    from accounts import Account
 
     monkeypatch.setenv("SESSION_COOKIE_SECURE", "0")
     client = make_app().test_client()
@@ -460,7 +460,7 @@ def test_the_redis_backend_needs_redis_url(make_app):
 
 @pytest.mark.parametrize("session_backend", ["cookie"], indirect=True)
 def test_with_redis_url_the_token_blocklist_lives_in_redis_and_expires_with_the_token(make_app, redis_url, step):
-    from conftest import Account
+    from accounts import Account
 
     app = make_app(REDIS_URL=redis_url)
     client = app.test_client()
