@@ -1,17 +1,12 @@
-"""The app that bench/run.py measures: step 4 as `create_app` builds it, plus four probes.
+"""The app that bench/run.py loads: step 4 as `create_app` builds it, plus four probes.
 
-No step has an endpoint that checks a credential and does nothing else, so the cost of the
-check alone cannot be read off them. These probes add one, to this app only, on the step's
-own `Api` class, so they go through the same dispatch and error handling as its endpoints:
+No step has an endpoint that checks a credential and does nothing else, so these add one each,
+on the step's own `Api` class (the same dispatch and error handling as its endpoints), with no
+database query: /bench/pyjwt (one PyJWT decode, as step 2's User.verify_jwt), /bench/cached
+(the same, its verdict kept for the token's life), /bench/token (Flask-JWT-Extended's
+decode_token) and /bench/session (the signed session cookie). tests/test_bench.py checks them.
 
-- GET /bench/pyjwt    the token checked by one PyJWT decode, as step 2's User.verify_jwt does;
-- GET /bench/cached   the same, its verdict kept for the token's life (see verified_once);
-- GET /bench/token    the same checks through Flask-JWT-Extended's decode_token();
-- GET /bench/session  session.get("user_id") from the signed cookie.
-
-None of them touches the database. tests/test_bench.py checks that each answers 200 with its
-credential and 401 without. Run as a script, this serves step 4 of this repository with
-waitress (settings from the environment, as for `flask run`): python bench/benchapp.py PORT THREADS
+Run as a script, it serves this repository's step 4 with waitress: benchapp.py PORT THREADS
 """
 
 import functools
@@ -25,23 +20,18 @@ from flask import current_app, request, session
 from flask_jwt_extended import decode_token
 from flask_restful import Resource, abort
 
-# A client sends the same token until it expires, so a server can keep its verdict on a token
-# it has verified, keyed by the exact token and key, as API gateways do. What keeps that safe:
-# only good tokens are kept (lru_cache keeps no exception); the key is part of the entry's key;
-# `exp` is checked again on every hit; at most CACHED_TOKENS entries, none for a token longer
-# than CACHED_TOKEN_LENGTH. Revocation, where a step checks it, is another check.
+# A client sends the same token until it expires, so a server can keep its verdict on a token,
+# keyed by the exact token and key, as API gateways do. Safe because only good tokens are kept
+# (lru_cache keeps no exception), the key is part of the entry's key, `exp` is checked again on
+# every hit, and memory is bounded. Revocation, where a step checks it, is another check.
 CACHED_TOKENS = 1024
 CACHED_TOKEN_LENGTH = 2048
-
-
-def refuse(message):
-    abort(401, message=message)
 
 
 def bearer_token():
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     if scheme != "Bearer" or not token:
-        refuse("Missing Authorization Header")
+        abort(401, message="Missing Authorization Header")
     return token
 
 
@@ -51,11 +41,11 @@ def verify_with_pyjwt(token, key):
         required = {"require": ["sub", "iat", "exp", "jti"]}
         claims = pyjwt.decode(token, key, algorithms=["HS256"], options=required)
     except pyjwt.ExpiredSignatureError:
-        refuse("The token has expired.")
+        abort(401, message="The token has expired.")
     except pyjwt.InvalidTokenError:
-        refuse("The token is invalid.")
+        abort(401, message="The token is invalid.")
     if claims.get("type") != "access":  # a refresh token opens no resource
-        refuse("The token is invalid.")
+        abort(401, message="The token is invalid.")
     return claims
 
 
@@ -75,7 +65,7 @@ def verified_cached(token, key):
         return verify_with_pyjwt(token, key)
     claims, expires = verified_once(token, key)
     if expires <= now():  # as PyJWT: expired from the second `exp` names
-        refuse("The token has expired.")
+        abort(401, message="The token has expired.")
     return claims
 
 
@@ -96,7 +86,7 @@ class TokenProbe(Resource):
     def get(self):
         claims = decode_token(bearer_token())
         if claims.get("type") != "access":
-            refuse("The token is invalid.")
+            abort(401, message="The token is invalid.")
         return {"sub": claims["sub"]}
 
 
@@ -104,7 +94,7 @@ class SessionProbe(Resource):
     def get(self):
         user_id = session.get("user_id")
         if not isinstance(user_id, int):
-            refuse("No session: log in with POST /session.")
+            abort(401, message="No session: log in with POST /session.")
         return {"sub": str(user_id)}
 
 
