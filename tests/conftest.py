@@ -2,7 +2,8 @@
 test config, a test client, a CLI runner, and an account to log in with.
 
 A test that takes `step` runs once per step it applies to (steps.py: the `steps` marker,
-`--step N`); the databases and throwaway servers are in databases.py.
+`--step N`); the databases and throwaway servers are in databases.py; the order of the
+suite under `make test` in scheduling.py.
 """
 
 import copy
@@ -10,25 +11,11 @@ import secrets
 
 import pytest
 
-pytest_plugins = ["steps", "databases"]
+pytest_plugins = ["steps", "databases", "scheduling"]
 pytest.register_assert_rewrite(*pytest_plugins)  # imported just below, before pytest loads them
 
 from accounts import Account  # noqa: E402
 from databases import close_connections  # noqa: E402
-
-# Every variable a step reads. Tests start from none of them, whatever the shell has.
-APP_ENVIRONMENT = (
-    "SECRET_KEY", "JWT_SECRET_KEY", "JWT_ACCESS_TOKEN_EXPIRES", "JWT_REFRESH_TOKEN_EXPIRES",
-    "DEMO_USERNAME", "DEMO_PASSWORD", "DATABASE_URL", "SESSION_BACKEND", "REDIS_URL",
-    "SESSION_COOKIE_SECURE", "PERMANENT_SESSION_LIFETIME", "SESSION_ABSOLUTE_LIFETIME",
-    "FLASK_APP", "FLASK_DEBUG",
-)  # fmt: skip
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch):
-    for name in APP_ENVIRONMENT:
-        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture(scope="session")

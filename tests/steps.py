@@ -3,7 +3,8 @@
 A test that takes the `step` fixture runs once per step it applies to: every step, or those
 its `steps` marker names. `--step N` (or STEPS="N ...") keeps only step N; a test for other
 steps is then deselected and counted in one line, not reported as skipped. The step packages
-load from the repository root, or from a learner's copy with STEPS_FROM=<folder>.
+load from the repository root, or from a learner's copy with STEPS_FROM=<folder>, and every
+test starts with none of the environment variables a step reads.
 """
 
 import gc
@@ -25,6 +26,20 @@ STEPS_ROOT = (ROOT / os.environ.get("STEPS_FROM", ".")).resolve()
 sys.path.insert(0, str(STEPS_ROOT))
 
 OTHER_STEPS = "other-steps"  # the id of a test left with no step to run on
+
+# Every variable a step reads. Tests start from none of them, whatever the shell has.
+APP_ENVIRONMENT = (
+    "SECRET_KEY", "JWT_SECRET_KEY", "JWT_ACCESS_TOKEN_EXPIRES", "JWT_REFRESH_TOKEN_EXPIRES",
+    "DEMO_USERNAME", "DEMO_PASSWORD", "DATABASE_URL", "SESSION_BACKEND", "REDIS_URL",
+    "SESSION_COOKIE_SECURE", "PERMANENT_SESSION_LIFETIME", "SESSION_ABSOLUTE_LIFETIME",
+    "FLASK_APP", "FLASK_DEBUG",
+)  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch):
+    for name in APP_ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)
 
 
 def pytest_addoption(parser):
