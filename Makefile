@@ -21,6 +21,11 @@ run: $(STAMP)
 	@test -n "$(STEP_DIR)" || { echo "No step folder for STEP=$(STEP)"; exit 2; }
 	cd $(STEP_DIR) && ../$(BIN)/flask run
 
+# Compiled modules are cached (__pycache__/, git-ignored) even where the shell says not to
+# (PYTHONDONTWRITEBYTECODE): otherwise every pytest process, and the suite starts a few dozen,
+# compiles the steps and rewrites the tests' asserts again, more than a second each.
+test unit: export PYTHONDONTWRITEBYTECODE :=
+
 # Two workers (pytest-xdist): much of the suite waits on servers, kernels and subprocesses.
 # Each module on one worker, the longest first (tests/scheduling.py).
 test: $(STAMP) lint

@@ -168,7 +168,8 @@ def machine():
 
 def report(args, described, runs, ratios, login, parts):
     def row(request, what, run, ratio=""):
-        return (f"| `{request}` | {what} | {run['rps']:,.0f} | {run['p50']:.1f} ms | {run['p99']:.1f} ms "
+        rps = f"{run['rps']:,.0f}" if run["rps"] >= 100 else f"{run['rps']:.1f}"
+        return (f"| `{request}` | {what} | {rps} | {run['p50']:.1f} ms | {run['p99']:.1f} ms "
                 f"| {run['cost']:,.0f} µs | {ratio} |")  # fmt: skip
 
     out = [
