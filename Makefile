@@ -21,15 +21,21 @@ run: $(STAMP)
 	@test -n "$(STEP_DIR)" || { echo "No step folder for STEP=$(STEP)"; exit 2; }
 	cd $(STEP_DIR) && ../$(BIN)/flask run
 
+# Compiled modules are cached (__pycache__/, git-ignored) even where the shell says not to
+# (PYTHONDONTWRITEBYTECODE): otherwise every pytest process, and the suite starts a few dozen,
+# compiles the steps and rewrites the tests' asserts again, more than a second each.
+test unit: export PYTHONDONTWRITEBYTECODE :=
+
 # Two workers (pytest-xdist): much of the suite waits on servers, kernels and subprocesses.
+# Each module on one worker, the longest first (tests/scheduling.py).
 test: $(STAMP) lint
-	$(BIN)/pytest -n 2
+	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
 # The fast loop: everything but real servers (flask run, PostgreSQL), notebooks, exercise
-# round trips, fuzzing and load. Two workers here too: about 9 s instead of 11 on 2 cores.
+# round trips, fuzzing and load. Two workers here too: on 2 cores, less than one alone takes.
 unit: $(STAMP)
 	$(BIN)/pytest -n 2 -m "not server and not postgresql and not notebook and not exercises and not fuzz and not load"
 

@@ -22,8 +22,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from conftest import APP_ENVIRONMENT, STEPS, STEPS_ROOT, missing_server
+from databases import missing_server
 from server import flask_run, free_port, request
+from steps import APP_ENVIRONMENT, STEPS, STEPS_ROOT
 
 pytestmark = [pytest.mark.steps(4), pytest.mark.server]
 

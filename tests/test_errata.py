@@ -18,7 +18,6 @@ from types import SimpleNamespace
 import flask_restful
 import jwt as pyjwt
 import pytest
-from conftest import STEPS
 from flask import Flask, session
 from flask.sessions import SecureCookieSessionInterface
 from flask_jwt_extended import JWTManager, create_access_token, decode_token, jwt_required
@@ -26,7 +25,9 @@ from flask_jwt_extended.exceptions import JWTDecodeError
 from flask_sqlalchemy import SQLAlchemy
 from jwt.exceptions import InvalidSubjectError
 from jwt.warnings import InsecureKeyLengthWarning
+from probes import JwtProbe
 from sqlalchemy.exc import ArgumentError, LegacyAPIWarning
+from steps import STEPS
 
 POSTS_KEY = "your-secret-key"  # the post's key: 15 bytes, in the source
 LONG_KEY = "a-test-key-that-is-long-enough-for-hs256"  # for the tiny apps, where length is not the point
@@ -118,12 +119,7 @@ def probe_app(api_class, testing):
     """A Resource behind @jwt_required() on an Api of this class."""
     app = tiny_app(TESTING=testing)
 
-    class Probe(flask_restful.Resource):
-        @jwt_required()
-        def get(self):
-            return {"reached": True}
-
-    api_class(app).add_resource(Probe, "/probe")
+    api_class(app).add_resource(JwtProbe, "/probe")
     return app
 
 

@@ -22,7 +22,7 @@ import time
 from urllib.parse import quote
 
 import pytest
-from conftest import Account
+from accounts import Account
 from flask.sessions import SecureCookieSessionInterface
 from flask_jwt_extended import create_access_token
 from hypothesis import HealthCheck, example, given, settings

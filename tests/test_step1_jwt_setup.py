@@ -45,7 +45,7 @@ def test_token_is_signed_with_the_jwt_key_not_the_session_key(app, account):
 def test_token_lifetime_comes_from_the_environment(monkeypatch, make_app, step):
     monkeypatch.setenv("JWT_ACCESS_TOKEN_EXPIRES", "60")
     app = make_app()
-    from conftest import Account
+    from accounts import Account
 
     token = Account(app.test_client(), step).login()["access_token"]
     claims = pyjwt.decode(token, app.config["JWT_SECRET_KEY"], algorithms=["HS256"])
@@ -205,7 +205,7 @@ def test_flask_run_serves_step1_over_http(step_dir, keys):
 
 @pytest.mark.server
 def test_flask_app_option_finds_the_step_from_the_root(step_package, keys, step, tmp_path):
-    from conftest import STEPS, STEPS_ROOT
+    from steps import STEPS, STEPS_ROOT
 
     # A database of its own, not the learner's instance/ folder.
     env = {**os.environ, **keys, "DATABASE_URL": f"sqlite:///{tmp_path / 'routes.sqlite3'}"}

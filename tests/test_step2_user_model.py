@@ -265,7 +265,7 @@ def test_unknown_user_and_wrong_password_take_comparable_time(make_app, step):
 
     The two kinds of login take turns, and each keeps its fastest time: a busy machine slows
     single requests, not the least a request needs."""
-    from conftest import Account
+    from accounts import Account
 
     app = make_app(PASSWORD_HASH_MEMORY_KIB=None, PASSWORD_HASH_TIME_COST=None)
     client = app.test_client()
@@ -371,7 +371,7 @@ def test_me_checks_the_token_with_the_models_own_verify_jwt(client, account, mod
 
 def test_tokens_use_the_configured_algorithm_everywhere(make_app, step):
     """One source of truth: JWT_ALGORITHM signs the tokens login answers, and checks them."""
-    from conftest import Account
+    from accounts import Account
 
     client = make_app(JWT_ALGORITHM="HS512").test_client()
     token = Account(client, step).login()["access_token"]

@@ -12,7 +12,7 @@ import flask_restful
 import jwt as pyjwt
 import pytest
 import redis
-from flask_jwt_extended import jwt_required
+from probes import JwtProbe
 from server import flask_run, request
 from tokens import ATTACKER_PUBLIC_KEY, b64url, bearer, claims_for, forge, unb64url
 
@@ -140,12 +140,7 @@ def test_token_errors_reach_the_client_as_401_with_testing_off(make_app, step_pa
     assert not app.testing and not app.debug
     api = (api_class or step_package.app.Api)(app)
 
-    class Probe(flask_restful.Resource):
-        @jwt_required()
-        def get(self):
-            return {"reached": True}
-
-    api.add_resource(Probe, "/probe")
+    api.add_resource(JwtProbe, "/probe")
     response = app.test_client().get("/probe")
     assert response.status_code == expected
     assert set(response.json) == {"message"}
@@ -332,7 +327,7 @@ def revoked_rows(app):
 def test_the_redis_blocklist_holds_a_logout_until_the_token_expires(make_app, redis_url, step):
     """REDIS_URL set and TOKEN_BLOCKLIST unset: the logged-out tokens live in Redis, shared by
     every process, and each key expires with its token."""
-    from conftest import Account
+    from accounts import Account
 
     app = make_app(REDIS_URL=redis_url)
     assert app.config["TOKEN_BLOCKLIST"] == "redis"
@@ -347,7 +342,7 @@ def test_the_redis_blocklist_holds_a_logout_until_the_token_expires(make_app, re
 
 
 def test_token_blocklist_database_keeps_them_in_the_database_even_with_redis(make_app, redis_url, step):
-    from conftest import Account
+    from accounts import Account
 
     app = make_app(REDIS_URL=redis_url, TOKEN_BLOCKLIST="database")
     client = app.test_client()

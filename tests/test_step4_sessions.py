@@ -192,7 +192,7 @@ def test_s1_cookie_flags_after_login(client, alice):
 
 @cookie_only
 def test_s1_secure_is_turned_off_only_by_the_environment(monkeypatch, make_app, step):
-    from conftest import Account
+    from accounts import Account
 
     monkeypatch.setenv("SESSION_COOKIE_SECURE", "0")
     client = make_app().test_client()
