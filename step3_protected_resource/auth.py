@@ -35,8 +35,10 @@ def load_user(_header, claims):
 
 @jwt_manager.token_in_blocklist_loader
 def is_revoked(_header, claims):
-    """Checked on every protected request, after the signature and before the Resource."""
-    return blocklist.is_revoked(claims.get("jti"))
+    """Checked on every protected request, after the signature and before the Resource: the
+    token itself, or its whole login (its "family", once blocklist.end_login ended it)."""
+    family = claims.get("family")
+    return blocklist.is_revoked(claims.get("jti")) or (family is not None and blocklist.is_revoked(family))
 
 
 @jwt_manager.unauthorized_loader
@@ -57,7 +59,12 @@ def expired_token(_header, _claims):
 
 
 @jwt_manager.revoked_token_loader
-def revoked_token(_header, _claims):
+def revoked_token(_header, claims):
+    if claims.get("type") == "refresh":
+        # A refresh token sent again after /refresh spent it (or logout revoked it): someone
+        # holds a copy. Whose request this is, the user's or a thief's, the server cannot
+        # tell, so the login ends for both (RFC 9700 §4.14.2).
+        blocklist.end_login(claims)
     return unauthorized("The token has been revoked.")
 
 

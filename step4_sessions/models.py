@@ -4,6 +4,7 @@ the server keeps (SESSION_BACKEND=sqlalchemy)."""
 
 import functools
 import secrets
+import uuid
 from datetime import UTC, datetime
 
 from argon2 import PasswordHasher
@@ -78,7 +79,7 @@ class User(db.Model):
             return None
         return user if user.check_password(password) else None
 
-    def generate_jwt(self, expires_in=None, token_type="access"):
+    def generate_jwt(self, expires_in=None, token_type="access", claims=None):
         """An access or refresh token for this user (E5: the post's had no expiry and no `sub`).
 
         From this step on Flask-JWT-Extended verifies the tokens, so it makes them too: one
@@ -89,7 +90,21 @@ class User(db.Model):
         Flask-JWT-Extended's decode_token, and auth.load_user finds the user.
         """
         make = create_refresh_token if token_type == "refresh" else create_access_token
-        return make(identity=self, expires_delta=expires_in)  # None: the configured lifetime
+        # expires_in None: the configured lifetime. claims: more claims, such as "family".
+        return make(identity=self, expires_delta=expires_in, additional_claims=claims)
+
+    def login_tokens(self, family=None, ends_at=None):
+        """The access and the refresh token of one login: POST /login starts one, POST /refresh
+        goes on with it. Both carry the login's id, "family", so that blocklist.end_login can
+        revoke every token of it. A login starts with a new family and a refresh token good for
+        JWT_REFRESH_TOKEN_EXPIRES; a rotation keeps both the family and that end (`exp`), so
+        that refreshing never makes a login last longer."""
+        family = family or str(uuid.uuid4())
+        end = {} if ends_at is None else {"exp": ends_at}
+        return {
+            "access_token": self.generate_jwt(claims={"family": family}),
+            "refresh_token": self.generate_jwt(token_type="refresh", claims={"family": family, **end}),
+        }
 
 
 class RevokedToken(db.Model):

@@ -4,7 +4,8 @@ import re
 from pathlib import Path
 
 from flask import g, request, send_from_directory, session
-from flask_jwt_extended import current_user, get_jwt, jwt_required
+from flask_jwt_extended import current_user, get_jwt, get_jwt_header, jwt_required
+from flask_jwt_extended.exceptions import RevokedTokenError
 from flask_restful import Resource, abort
 from sqlalchemy.exc import IntegrityError
 
@@ -50,7 +51,7 @@ class IndexResource(Resource):
                 "GET /": "this description; a browser (Accept: text/html) gets a page to try sessions",
                 "POST /register": "JSON {username, password} -> 201 {id, username}",
                 "POST /login": "JSON {username, password} -> {access_token, refresh_token}",
-                "POST /refresh": "refresh token -> {access_token}",
+                "POST /refresh": "refresh token, good once -> {access_token, refresh_token}",
                 "POST /logout": "revokes the access or refresh token it is called with -> 204",
                 "GET /me": "access token -> {id, username}",
                 "GET /todos": "access token -> [{id, title, done}, ...], the caller's own",
@@ -92,10 +93,7 @@ class LoginResource(Resource):
         user = User.authenticate(username, password)
         if user is None:
             abort(401, message="Wrong username or password.")
-        return {
-            "access_token": user.generate_jwt(),
-            "refresh_token": user.generate_jwt(token_type="refresh"),
-        }
+        return user.login_tokens()
 
 
 # Protection, one method at a time: @jwt_required() — with the parentheses. Since
@@ -104,19 +102,21 @@ class LoginResource(Resource):
 
 
 class RefreshResource(Resource):
+    """Rotation: each refresh token works once. /refresh spends it and answers a new pair of
+    the same login; the spent one, sent again, ends the login (auth.revoked_token)."""
+
     @jwt_required(refresh=True)  # only a refresh token: an access token here is a 401
     def post(self):
-        return {"access_token": current_user.generate_jwt()}
+        claims = get_jwt()
+        if not revoke(claims):
+            raise RevokedTokenError(get_jwt_header(), claims)
+        return current_user.login_tokens(claims.get("family"), claims["exp"])
 
 
 class LogoutResource(Resource):
     @jwt_required(verify_type=False)  # either token; the client calls once with each
     def post(self):
-        try:
-            revoke(get_jwt())
-            db.session.commit()
-        except IntegrityError:  # the same token logged out twice at once: revoked either way
-            db.session.rollback()
+        revoke(get_jwt())  # False when the same token is logged out twice at once: revoked either way
         return None, 204
 
 

@@ -9,6 +9,10 @@
 
 The server-side backends plug into Flask through SessionInterface, its documented extension
 point: Flask calls open_session before each request and save_session after it.
+
+Logout is final: only a login creates a stored session (a new id); every other request only
+updates one that still exists, in one atomic step (UPDATE ... WHERE id, Redis SET ... XX).
+A request that read the session before DELETE /session cannot write it back after.
 """
 
 import re
@@ -33,14 +37,19 @@ class DatabaseStore:
             return None
         return stored.data.decode()
 
-    def save(self, key, data, lifetime):
-        stored = db.session.get(StoredSession, key) or StoredSession(id=key)
-        stored.data = data.encode()
-        stored.expires_at = int(time.time() + lifetime.total_seconds())
-        db.session.add(stored)
+    def create(self, key, data, lifetime):
+        db.session.add(StoredSession(id=key, data=data.encode(), expires_at=expiry(lifetime)))
         if secrets.randbelow(100) == 0:  # a database does not expire rows: now and then, delete them
             db.session.execute(db.delete(StoredSession).where(StoredSession.expires_at <= time.time()))
         db.session.commit()
+
+    def update(self, key, data, lifetime):
+        """One statement, so no logout can fall between a check and the write."""
+        alive = (StoredSession.id == key) & (StoredSession.expires_at > time.time())
+        renewed = {"data": data.encode(), "expires_at": expiry(lifetime)}
+        updated = db.session.execute(db.update(StoredSession).where(alive).values(renewed)).rowcount == 1
+        db.session.commit()
+        return updated
 
     def delete(self, key):
         db.session.execute(db.delete(StoredSession).where(StoredSession.id == key))
@@ -55,11 +64,18 @@ class RedisStore:
         data = self.client.get(key)
         return None if data is None else data.decode()
 
-    def save(self, key, data, lifetime):
-        self.client.set(key, data, ex=lifetime)  # Redis deletes it once idle that long
+    def create(self, key, data, lifetime):
+        self.client.set(key, data, ex=lifetime, nx=True)  # Redis deletes it once idle that long
+
+    def update(self, key, data, lifetime):
+        return self.client.set(key, data, ex=lifetime, xx=True) is True  # XX: only if it is there
 
     def delete(self, key):
         self.client.delete(key)
+
+
+def expiry(lifetime):
+    return int(time.time() + lifetime.total_seconds())
 
 
 class ServerSideSession(SecureCookieSession):
@@ -112,10 +128,15 @@ class ServerSideSessions(SessionInterface):
         # renews its idle timeout, PERMANENT_SESSION_LIFETIME, in the store and in the cookie.
         if not self.should_set_cookie(app, session):
             return
-        if session.sid is None:
-            session.sid = secrets.token_urlsafe(32)
         data = self.serializer.dumps(dict(session))
-        self.store.save(KEY_PREFIX + session.sid, data, app.permanent_session_lifetime)
+        lifetime = app.permanent_session_lifetime
+        if session.sid is None:  # a login (start_session): the only way a session is created
+            session.sid = secrets.token_urlsafe(32)
+            self.store.create(KEY_PREFIX + session.sid, data, lifetime)
+        elif not self.store.update(KEY_PREFIX + session.sid, data, lifetime):
+            # Logged out, or replaced by a login, while this request ran: it stays gone. The
+            # cookie is left alone: the client may hold the new login's by now.
+            return
         expires = self.get_expiration_time(app, session)
         response.set_cookie(self.get_cookie_name(app), session.sid, expires=expires, **cookie)
         response.vary.add("Cookie")
