@@ -419,3 +419,14 @@ def test_the_notebooks_readme_has_a_korean_twin():
     korean_code, korean_headings = code_and_headings(korean)
     assert english_headings == korean_headings
     assert english_code <= korean_code, f"commands missing from README.ko.md: {english_code - korean_code}"
+
+
+def test_the_code_the_readmes_and_helpers_name_exists():
+    """An example such as teach.source("step3_protected_resource.app", "Api.handle_error") in the
+    notebooks' READMEs or in teach.py names code the steps still have, after any re-cut."""
+    teach = import_teach()
+    texts = [(NOTEBOOKS_DIR / name).read_text(encoding="utf-8") for name in ("README.md", "README.ko.md", "teach.py")]
+    named = {match for text in texts for match in re.findall(r'source\("(step\w+\.\w+)", "([\w.]+)"\)', text)}
+    assert named, "no example found: the pattern above went stale"
+    for module, name in sorted(named):
+        teach.find(module, name)  # AttributeError names what went missing
