@@ -164,7 +164,7 @@ def find(module_name, qualified_name):
 
 
 def source(module_name, qualified_name, start=None, stop=None):
-    """The source of a function or class, e.g. source("step1_jwt_setup.app", "Api.handle_error").
+    """The source of a function or class, e.g. source("step3_protected_resource.app", "Api.handle_error").
 
     `start` and `stop`, when given, are texts of the first and the last line to show, so that a
     long function can be shown in part without counting lines.

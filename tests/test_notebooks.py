@@ -26,6 +26,10 @@ pytestmark = pytest.mark.notebook
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS_DIR = ROOT / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOKS_DIR.glob("*.ipynb"))
+# The Korean twins: notebooks/ko/<the English one's name>, the same code cells, Korean prose.
+KOREAN_DIR = NOTEBOOKS_DIR / "ko"
+KOREAN_NOTEBOOKS = sorted(KOREAN_DIR.glob("*.ipynb"))
+ALL_NOTEBOOKS = NOTEBOOKS + KOREAN_NOTEBOOKS
 STEP_FOLDERS = sorted(path.name for path in ROOT.glob("step[0-9]_*") if path.is_dir())
 
 RAISES = "raises-exception"
@@ -76,13 +80,44 @@ def expected_error(cell):
     return match and match.group(1)
 
 
+def notebook_id(path):
+    """01_jwt_setup, ko/01_jwt_setup"""
+    return path.relative_to(NOTEBOOKS_DIR).with_suffix("").as_posix()
+
+
+# How the instructor layer is written, in each language: regular expressions, so that the
+# Korean twins may say it in more than one natural way.
+MARKERS = {
+    "en": {
+        "objectives": r"By the end",
+        "minutes": r"\| Minutes \|",
+        "cut": r"If short on time",
+        "prompt": r"\*\*Try it yourself \((\d)\)\.\*\*",
+        "predict": r"\*\*Predict",
+        "plan": r"90 minutes",
+    },
+    "ko": {
+        "objectives": r"이 시간이 끝나면|학습 목표|배울 것",
+        "minutes": r"\|\s*(분|시간 ?\(분\)|소요 시간)\s*\|",
+        "cut": r"모자라면|부족하면|모자랄 때|부족할 때",
+        "prompt": r"\*\*(?:직접 해 ?보기|스스로 해 ?보기|해 ?보기) ?\((\d)\)\.?\*\*",
+        "predict": r"\*\*예측",
+        "plan": r"90 ?분",
+    },
+}
+
+
+def language(path):
+    return "ko" if path.parent == KOREAN_DIR else "en"
+
+
 def notebook_for(step_folder):
     """step3_protected_resource -> notebooks/03_protected_resource.ipynb"""
     number, name = step_folder.removeprefix("step").split("_", 1)
     return NOTEBOOKS_DIR / f"{int(number):02d}_{name}.ipynb"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[path.stem for path in NOTEBOOKS])
+@pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=[notebook_id(path) for path in ALL_NOTEBOOKS])
 def test_notebook_runs_top_to_bottom(path):
     nbformat = load_nbformat()
     from nbclient import NotebookClient
@@ -94,7 +129,7 @@ def test_notebook_runs_top_to_bottom(path):
         kernel_name="python3",
         timeout=60,
         startup_timeout=60,
-        resources={"metadata": {"path": str(NOTEBOOKS_DIR)}},
+        resources={"metadata": {"path": str(path.parent)}},
     )
     # Raises CellExecutionError at the first cell that fails without the tag.
     client.execute()
@@ -169,14 +204,14 @@ def expected_statuses(notebook, cells):
     return statuses
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[path.stem for path in NOTEBOOKS])
+@pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=[notebook_id(path) for path in ALL_NOTEBOOKS])
 def test_every_answer_shown_is_checked(path):
     """show(response) alone would print whatever came back, and the text above could say otherwise."""
     for cell, call in show_calls(read(path)):
         assert any(keyword.arg == "expect" for keyword in call.keywords), f"show() without expect=:\n{cell.source}"
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[path.stem for path in NOTEBOOKS])
+@pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=[notebook_id(path) for path in ALL_NOTEBOOKS])
 def test_statuses_the_text_names_are_the_ones_the_code_expects(path):
     """A markdown cell that says "401" sits next to code that expects a 401: the code just before
     it (the answer it explains) or just after it (the answer it announces)."""
@@ -199,7 +234,7 @@ def test_statuses_the_text_names_are_the_ones_the_code_expects(path):
             continue  # a plan or a summary between two texts, not a claim about an answer
         # Not the diagrams and headings (summaries), nor the questions asked before a cell runs.
         prose = re.sub(r"```.*?```", "", cell.source, flags=re.DOTALL)
-        prose = re.sub(r"^(#.*|\*\*Predict.*(\n.+)*)$", "", prose, flags=re.MULTILINE)
+        prose = re.sub(r"^(#.*|\*\*(Predict|예측).*(\n.+)*)$", "", prose, flags=re.MULTILINE)
         named = {int(number) for number in re.findall(r"(?<![\w.-])(\d{3})(?![\w-])", prose)}
         named &= STATUSES
         expected = expected_statuses(notebook, before + after)
@@ -208,33 +243,64 @@ def test_statuses_the_text_names_are_the_ones_the_code_expects(path):
         assert named <= expected, f"the text names {sorted(named - expected)}, the code expects {sorted(expected)}:\n{cell.source}"
 
 
-STEP_NOTEBOOKS = [path for path in NOTEBOOKS if path.stem != "00_overview"]
+STEP_NOTEBOOKS = [path for path in ALL_NOTEBOOKS if path.stem != "00_overview"]
 
 
-@pytest.mark.parametrize("path", STEP_NOTEBOOKS, ids=[path.stem for path in STEP_NOTEBOOKS])
+@pytest.mark.parametrize("path", STEP_NOTEBOOKS, ids=[notebook_id(path) for path in STEP_NOTEBOOKS])
 def test_each_step_notebook_can_be_taught_from(path):
     """Objectives and minutes first, a diagram of the flow, the step's own code shown, and an
     answer for every "try it yourself"."""
     notebook = read(path)
+    words = MARKERS[language(path)]
     first = notebook.cells[0].source
-    assert "By the end" in first and "| Minutes |" in first and "If short on time" in first
+    for marker in ("objectives", "minutes", "cut"):
+        assert re.search(words[marker], first), f"the first cell lacks its {marker}: {words[marker]!r}"
     markdown = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "markdown")
     assert "```mermaid\nsequenceDiagram" in markdown
     step = path.stem.split("_", 1)[1]
     code = "\n".join(cell.source for cell in code_cells(notebook))
     assert re.search(rf'teach\.(source|lines)\("step\d_{step}\.', code), "no code of the step shown"
-    prompts = re.findall(r"\*\*Try it yourself \((\d)\)\.\*\*", markdown)
+    prompts = re.findall(words["prompt"], markdown)
     answers = re.findall(r"^\*\*\((\d)\)\*\*", markdown, re.MULTILINE)
     assert prompts and prompts == answers, f"prompts {prompts}, answers {answers}"
-    assert "**Predict" in markdown
+    assert re.search(words["predict"], markdown), "no question to predict"
 
 
-def test_the_overview_has_the_plan_and_the_timeline():
-    overview = read(NOTEBOOKS_DIR / "00_overview.ipynb")
+@pytest.mark.parametrize("folder, readme", [(NOTEBOOKS_DIR, "README.md"), (KOREAN_DIR, "README.ko.md")])
+def test_the_overview_has_the_plan_and_the_timeline(folder, readme):
+    words = MARKERS["ko" if folder == KOREAN_DIR else "en"]
+    overview = read(folder / "00_overview.ipynb")
     text = "\n".join(cell.source for cell in overview.cells)
-    assert "90 minutes" in text and "teach.timeline(" in text
-    readme = (NOTEBOOKS_DIR / "README.md").read_text()
-    assert "90 minutes" in readme
+    assert re.search(words["plan"], text) and "teach.timeline(" in text
+    assert re.search(words["plan"], (NOTEBOOKS_DIR / readme).read_text())
+
+
+HANGUL = re.compile(r"[\uac00-\ud7a3]")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[path.stem for path in NOTEBOOKS])
+def test_each_notebook_has_a_korean_twin_with_the_same_code(path):
+    """notebooks/ko/<name> has the English notebook's code cells, byte for byte and with the same
+    tags, in the same order, so the twins cannot teach different code or print different
+    answers; and its text is Korean, with an answer for each of the same "try it yourself"."""
+    twin_path = KOREAN_DIR / path.name
+    assert twin_path.is_file(), f"no Korean twin {twin_path.relative_to(ROOT)}"
+    english, twin = read(path), read(twin_path)
+
+    def code(notebook):
+        return [(cell.source, cell.metadata.get("tags", [])) for cell in code_cells(notebook)]
+
+    assert code(twin) == code(english), "the code cells differ from the English notebook's"
+    for cell in twin.cells:
+        if cell.cell_type == "markdown":
+            assert HANGUL.search(cell.source), f"a text cell with no Korean in it:\n{cell.source}"
+
+    def prompts(notebook, words):
+        markdown = "\n".join(cell.source for cell in notebook.cells if cell.cell_type == "markdown")
+        return re.findall(words["prompt"], markdown)
+
+    assert prompts(twin, MARKERS["ko"]) == prompts(english, MARKERS["en"])
+    assert english.metadata.get("kernelspec") == twin.metadata.get("kernelspec")
 
 
 def import_teach():
@@ -296,9 +362,9 @@ def test_the_clock_stands_in_for_time_time():
     assert time.time() - before < 3600
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[path.stem for path in NOTEBOOKS])
+@pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=[notebook_id(path) for path in ALL_NOTEBOOKS])
 def test_notebook_is_committed_without_outputs(path):
-    """Stored outputs go stale and bloat diffs: `.venv/bin/nbstripout notebooks/*.ipynb`."""
+    """Stored outputs go stale and bloat diffs: `.venv/bin/nbstripout notebooks/*.ipynb notebooks/ko/*.ipynb`."""
     notebook = read(path)
     load_nbformat().validate(notebook)
     for cell in code_cells(notebook):
@@ -314,6 +380,12 @@ def test_every_step_has_its_notebook(step_folder):
     assert any(f"from {step_folder} import create_app" in source for source in sources)
 
 
+def test_the_korean_notebooks_are_twins_of_english_ones():
+    """The twin test runs once per English notebook; a Korean notebook with no English one is a
+    stray (a renamed notebook whose twin was left behind)."""
+    assert {path.name for path in KOREAN_NOTEBOOKS} <= {path.name for path in NOTEBOOKS}
+
+
 def test_the_overview_and_steps_1_to_4_have_notebooks():
     """The test above runs once per step folder; this one fails if those folders went missing."""
     expected = {
@@ -325,3 +397,38 @@ def test_the_overview_and_steps_1_to_4_have_notebooks():
     }
     assert expected <= {path.name for path in NOTEBOOKS}
     assert expected - {"00_overview.ipynb"} <= {notebook_for(step).name for step in STEP_FOLDERS}
+
+
+def test_the_notebooks_readme_has_a_korean_twin():
+    """notebooks/README.ko.md follows notebooks/README.md as tests/test_translations.py has the
+    other READMEs follow theirs: links both ways, as many sections, every command copied."""
+    english = (NOTEBOOKS_DIR / "README.md").read_text(encoding="utf-8")
+    korean = (NOTEBOOKS_DIR / "README.ko.md").read_text(encoding="utf-8")
+    assert "](README.ko.md)" in english and "](README.md)" in korean
+
+    def code_and_headings(text):
+        code, headings, inside = set(), 0, False
+        for line in text.splitlines():
+            if line.lstrip().startswith("```"):
+                inside = not inside
+            elif inside and line.strip():
+                code.add(line.strip())
+            elif not inside and re.match(r"#+ ", line):
+                headings += 1
+        return code, headings
+
+    english_code, english_headings = code_and_headings(english)
+    korean_code, korean_headings = code_and_headings(korean)
+    assert english_headings == korean_headings
+    assert english_code <= korean_code, f"commands missing from README.ko.md: {english_code - korean_code}"
+
+
+def test_the_code_the_readmes_and_helpers_name_exists():
+    """An example such as teach.source("step3_protected_resource.app", "Api.handle_error") in the
+    notebooks' READMEs or in teach.py names code the steps still have, after any re-cut."""
+    teach = import_teach()
+    texts = [(NOTEBOOKS_DIR / name).read_text(encoding="utf-8") for name in ("README.md", "README.ko.md", "teach.py")]
+    named = {match for text in texts for match in re.findall(r'source\("(step\w+\.\w+)", "([\w.]+)"\)', text)}
+    assert named, "no example found: the pattern above went stale"
+    for module, name in sorted(named):
+        teach.find(module, name)  # AttributeError names what went missing
