@@ -12,14 +12,22 @@ STEP_DIR  := $(if $(STEP),$(wildcard step$(STEP)_*),$(lastword $(STEP_DIRS)))
 
 install: $(STAMP)
 
+# uv installs requirements.txt in seconds where pip takes minutes: the uv on PATH if there is
+# one, otherwise uv itself installed into .venv by pip. The venv keeps pip either way, so the
+# README's plain `pip install -r requirements.txt` works in it too.
+UV_VERSION := 0.13.9
+UV := $(or $(shell command -v uv 2>/dev/null),$(BIN)/uv)
+
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	test -x $(UV) || $(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(UV) pip install --quiet --python $(BIN)/python -r requirements.txt
 	touch $@
 
+# PORT=5001 serves on another port (5000 is taken on many Macs); so does FLASK_RUN_PORT.
 run: $(STAMP)
 	@test -n "$(STEP_DIR)" || { echo "No step folder for STEP=$(STEP)"; exit 2; }
-	cd $(STEP_DIR) && ../$(BIN)/flask run
+	cd $(STEP_DIR) && ../$(BIN)/flask run $(if $(PORT),--port $(PORT))
 
 # Two workers (pytest-xdist): much of the suite waits on servers, kernels and subprocesses.
 test: $(STAMP) lint
