@@ -13,15 +13,16 @@ STEP_DIR  := $(if $(STEP),$(wildcard step$(STEP)_*),$(lastword $(STEP_DIRS)))
 install: $(STAMP)
 
 # uv installs requirements.txt in seconds where pip takes minutes: the uv on PATH if there is
-# one, otherwise uv itself installed into .venv by pip. The venv keeps pip either way, so the
-# README's plain `pip install -r requirements.txt` works in it too.
-UV_VERSION := 0.13.9
-UV := $(or $(shell command -v uv 2>/dev/null),$(BIN)/uv)
+# one, otherwise one that pip puts in .venv/uv. The venv is made without pip (ensurepip alone
+# takes 3 to 15 s here) and uv adds pip to it, so `pip install` works in it as usual.
+UV_VERSION  := 0.13.9
+PIP_VERSION := 26.3
+UV := $(or $(shell command -v uv 2>/dev/null),$(VENV)/uv/bin/uv)
 
 $(STAMP): requirements.txt
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	test -x $(UV) || $(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	$(UV) pip install --quiet --python $(BIN)/python -r requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv --without-pip $(VENV)
+	test -x $(UV) || $(PYTHON) -m pip install --quiet --disable-pip-version-check --target $(VENV)/uv uv==$(UV_VERSION)
+	$(UV) pip install --quiet --python $(BIN)/python pip==$(PIP_VERSION) -r requirements.txt
 	touch $@
 
 # PORT=5001 serves on another port (5000 is taken on many Macs); so does FLASK_RUN_PORT.
