@@ -16,6 +16,7 @@ import redis
 from flask_session.base import ServerSideSessionInterface
 from flask_session.redis import RedisSessionInterface
 
+from .config import SettingError
 from .models import StoredSession, db
 
 
@@ -57,7 +58,7 @@ def init_storage(app):
         app.session_interface = DatabaseSessions(app, cleanup_n_requests=100)
     elif backend == "redis":
         if not url:
-            raise ValueError("SESSION_BACKEND=redis needs REDIS_URL, e.g. redis://localhost:6379/0")
+            raise SettingError("SESSION_BACKEND=redis needs REDIS_URL, e.g. redis://localhost:6379/0")
         app.session_interface = RedisSessionInterface(app, client=app.extensions["redis"])
     elif backend != "cookie":
-        raise ValueError(f"SESSION_BACKEND must be cookie, sqlalchemy or redis, not {backend!r}")
+        raise SettingError(f"SESSION_BACKEND must be cookie, sqlalchemy or redis, not {backend!r}")
