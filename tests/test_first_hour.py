@@ -10,7 +10,7 @@
 - The root README's "Without make" block works pasted as it is, on a fresh clone: each line runs
   in one bash, in order, with the installed .venv standing in for the new one it makes (a real
   install takes minutes), `flask ... run` stopped once it has answered, as Ctrl+C would, and
-  `pytest` only collecting (running the suite inside the suite would double it).
+  `pytest` only collecting one small module (running the suite inside the suite would double it).
 - Every step README ends with a link to the next step.
 """
 
@@ -184,7 +184,9 @@ def test_session_cookie_secure_reaches_the_app(monkeypatch, tmp_path, value, sec
 
 
 @pytest.mark.parametrize("folder", STEP_FOLDERS)
-def test_the_missing_key_warning_names_only_the_keys_the_step_signs_with(monkeypatch, tmp_path, caplog, folder):
+def test_the_missing_key_warning_names_only_the_keys_the_step_signs_with(
+    monkeypatch, tmp_path, caplog, folder
+):
     with caplog.at_level(logging.WARNING):
         app = create_app(folder, monkeypatch, tmp_path, {})
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
@@ -198,8 +200,12 @@ def test_the_missing_key_warning_names_only_the_keys_the_step_signs_with(monkeyp
 
 
 @pytest.mark.parametrize("folder", STEP_FOLDERS)
-@pytest.mark.parametrize("command, warns", [("run", True), ("shell", True), ("routes", False), ("flask", False)])
-def test_only_commands_that_sign_warn_about_a_missing_key(monkeypatch, tmp_path, caplog, folder, command, warns):
+@pytest.mark.parametrize(
+    "command, warns", [("run", True), ("shell", True), ("routes", False), ("flask", False)]
+)
+def test_only_commands_that_sign_warn_about_a_missing_key(
+    monkeypatch, tmp_path, caplog, folder, command, warns
+):
     """`flask init-db` builds the app inside the `flask` group's context, before its own starts."""
     with click.Context(click.Command(command), info_name=command), caplog.at_level(logging.WARNING):
         create_app(folder, monkeypatch, tmp_path, {})
@@ -212,7 +218,12 @@ def test_only_commands_that_sign_warn_about_a_missing_key(monkeypatch, tmp_path,
 def test_flask_init_db_prints_no_key_warning(tmp_path, folder):
     environment = shell_environment(DATABASE_URL=f"sqlite:///{tmp_path}/app.sqlite3")
     done = subprocess.run(
-        [str(FLASK), "--app", folder, "init-db"], cwd=ROOT, env=environment, capture_output=True, text=True, timeout=60
+        [str(FLASK), "--app", folder, "init-db"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0 and "Dropped and recreated the tables" in done.stdout, done.stderr
     assert "is not set" not in done.stdout + done.stderr
@@ -268,21 +279,25 @@ flask() {
         *) command flask "$@"; return;;
     esac
     command flask "$@" 2>>"$LOG" &
-    local server=$! status=""
-    for _ in $(seq 600); do
-        status=$(python -c 'import os, urllib.request as u
-try: print(u.urlopen(f"http://127.0.0.1:{os.environ[\"FLASK_RUN_PORT\"]}/", timeout=1).status)
-except OSError: pass')
-        [ -n "$status" ] && break
-        kill -0 $server 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -INT $server 2>/dev/null; wait $server
+    local server=$! status
+    status=$(python -c '
+import os, time, urllib.request
+url = "http://127.0.0.1:%s/" % os.environ["FLASK_RUN_PORT"]
+for _ in range(600):
+    try:
+        print(urllib.request.urlopen(url, timeout=1).status)
+        break
+    except OSError:
+        time.sleep(0.1)
+')
+    # TERM, not INT: a job started with & in a script ignores SIGINT, the signal of Ctrl+C.
+    kill -TERM $server 2>/dev/null; wait $server || true
     echo "flask $* answered: ${status:-nothing} (in $(basename "$PWD"))" >>"$LOG"
     [ "$status" = 200 ]
 }
 pytest() {
-    command pytest "$@" --collect-only -q -p no:cacheprovider >>"$LOG" 2>&1 || {
+    # Collect one small module: enough to fail on a wrong folder or an unknown option.
+    command pytest "$@" --collect-only -q -p no:cacheprovider tests/test_translations.py >>"$LOG" 2>&1 || {
         echo "pytest $* failed in $(basename "$PWD")" >>"$LOG"; return 1; }
     echo "pytest $* collected in $(basename "$PWD")" >>"$LOG"
 }
@@ -302,20 +317,38 @@ def test_the_without_make_block_works_pasted_as_is(tmp_path):
     subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
     script = STAND_INS + "\n".join(lines) + "\n"
     environment = shell_environment(
-        INSTALLED_VENV=str(VENV), LOG=str(log), FLASK_RUN_PORT=str(free_port()), PIP_DISABLE_PIP_VERSION_CHECK="1"
+        INSTALLED_VENV=str(VENV),
+        LOG=str(log),
+        FLASK_RUN_PORT=str(free_port()),
+        PIP_DISABLE_PIP_VERSION_CHECK="1",
     )
-    done = subprocess.run(
-        ["bash", "-c", script], cwd=clone, env=environment, capture_output=True, text=True, timeout=300
-    )
+    # A session of its own, so that a block that hangs is stopped with everything it started.
+    with subprocess.Popen(
+        ["bash", "-c", script],
+        cwd=clone,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    ) as block:
+        try:
+            out, err = block.communicate(timeout=300)
+        finally:
+            if block.poll() is None:
+                os.killpg(block.pid, signal.SIGKILL)
+                block.communicate()
     said = log.read_text() if log.exists() else ""
-    assert done.returncode == 0, f"the block stopped:\n{said}\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
+    assert block.returncode == 0, f"the block stopped:\n{said}\n{out[-2000:]}\n{err[-2000:]}"
     assert re.search(r"^flask .*run.* answered: 200", said, re.M), said
     for line in lines:
         if line.startswith("pytest"):
             words = shlex.split(line.split("#")[0])
             assert f"pytest {' '.join(words[1:])} collected" in said, said
     # Step 1 signs no session: its warning is about JWT_SECRET_KEY alone.
-    assert re.search(r"^JWT_SECRET_KEY is not set", said, re.M) and not re.search(r"^SECRET_KEY is not", said, re.M)
+    assert re.search(r"^JWT_SECRET_KEY is not set", said, re.M) and not re.search(
+        r"^SECRET_KEY is not", said, re.M
+    )
 
 
 # --- A path through the steps ------------------------------------------------------------------
