@@ -68,7 +68,7 @@ def from_environment():
     }
 
 
-# `flask init-db` and `flask routes` build the app too, but sign nothing: no warning for them.
+# `flask routes` builds the app too, but signs nothing: no warning for it.
 COMMANDS_THAT_SIGN = ("run", "shell")
 
 
@@ -106,6 +106,6 @@ def require_strong_keys(config):
     if config["SECRET_KEY"] == config["JWT_SECRET_KEY"]:
         raise WeakKeyError(
             "SECRET_KEY and JWT_SECRET_KEY must be two different keys, so that a leak of "
-            f"one does not forge both sessions and tokens. Make each with: {MAKE_A_KEY}"
+            f"one does not give away the other. Make each with: {MAKE_A_KEY}"
         )
     # END EXERCISE

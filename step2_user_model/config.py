@@ -126,6 +126,6 @@ def require_strong_keys(config):
     if config["SECRET_KEY"] == config["JWT_SECRET_KEY"]:
         raise WeakKeyError(
             "SECRET_KEY and JWT_SECRET_KEY must be two different keys, so that a leak of "
-            f"one does not forge both sessions and tokens. Make each with: {MAKE_A_KEY}"
+            f"one does not give away the other. Make each with: {MAKE_A_KEY}"
         )
     # END EXERCISE
