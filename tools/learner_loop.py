@@ -139,6 +139,8 @@ def main():
         if not options.no_test:
             test = time_command(clone, environment, "make", "test")
             print(f"`make test`: {test:.1f} s")
+        # Other work on the machine slows every figure: the load at the end shows whether it did.
+        print("Load average at the end: " + ", ".join(f"{n:.1f}" for n in os.getloadavg()))
 
 
 if __name__ == "__main__":
