@@ -376,3 +376,45 @@ def test_the_root_readme_stays_short():
     prose = "\n".join(line for line in prose.splitlines() if not line.lstrip().startswith("|"))
     words = len(prose.split())
     assert words <= 1100, f"README.md has {words} words of prose; move maintainer material to CONTRIBUTING.md"
+
+
+# --- `make run` installs only the app's part of requirements.txt ----------------------------------
+
+
+def test_the_app_part_of_requirements_txt_holds_everything_the_steps_import():
+    """The Makefile installs requirements.txt down to "# Tests and tools" for `make run`: every
+    module a step imports must come from a package of that part, or from one of their dependencies."""
+    from importlib.metadata import packages_distributions, requires
+
+    from packaging.requirements import Requirement
+
+    text = (ROOT / "requirements.txt").read_text()
+    assert text.count("\n# Tests and tools\n") == 1
+    app_part = text.split("\n# Tests and tools\n")[0]
+    pinned = [
+        re.split(r"[\[=]", line)[0] for line in app_part.splitlines() if line and not line.startswith("#")
+    ]
+
+    def normal(name):
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    installed, todo = set(), [normal(name) for name in pinned]
+    while todo:  # the pinned packages and everything they depend on, unconditionally
+        name = todo.pop()
+        if name not in installed:
+            installed.add(name)
+            for requirement in map(Requirement, requires(name) or []):
+                if not requirement.marker or requirement.marker.evaluate({"extra": ""}):
+                    todo.append(normal(requirement.name))
+    imported = set()
+    for source in ROOT.glob("step*/*.py"):
+        for match in re.finditer(r"^(?:from|import) ([a-zA-Z_]\w*)", source.read_text(), re.M):
+            imported.add(match.group(1))
+    distributions = packages_distributions()
+    third_party = {module for module in imported if module in distributions}
+    missing = {
+        m: distributions[m] for m in third_party if not {normal(d) for d in distributions[m]} & installed
+    }
+    assert third_party and not missing, (
+        f"imported by a step but not in the app part of requirements.txt: {missing}"
+    )
