@@ -16,6 +16,7 @@ import time
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
+from .config import SettingError
 from .models import RevokedToken, db
 from .redis_client import redis_client
 
@@ -26,9 +27,9 @@ def init_blocklist(app):
     """Decide the store once, when the app starts; a wrong setting stops it there."""
     store = app.config.get("TOKEN_BLOCKLIST") or ("redis" if app.config.get("REDIS_URL") else "database")
     if store not in STORES:
-        raise ValueError(f"TOKEN_BLOCKLIST must be database or redis, not {store!r}")
+        raise SettingError(f"TOKEN_BLOCKLIST must be database or redis, not {store!r}")
     if store == "redis" and not app.config.get("REDIS_URL"):
-        raise ValueError("TOKEN_BLOCKLIST=redis needs REDIS_URL, e.g. redis://localhost:6379/0")
+        raise SettingError("TOKEN_BLOCKLIST=redis needs REDIS_URL, e.g. redis://localhost:6379/0")
     app.config["TOKEN_BLOCKLIST"] = store
 
 

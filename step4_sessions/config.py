@@ -4,6 +4,9 @@ The post put `SECRET_KEY = 'your-secret-key'` in the source (mistake E4): a shor
 guessable key that anyone reading the code can use to forge tokens. Here every secret
 comes from the environment, the session key and the token key are two different keys,
 and a key shorter than 32 bytes stops the app before it serves a single request.
+
+Any setting the app cannot use stops it the same way, with one line that names the variable
+and how to fix it.
 """
 
 import logging
@@ -11,16 +14,32 @@ import os
 import secrets
 from datetime import timedelta
 
+import click
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
 # RFC 7518 §3.2: an HS256 key must be at least as long as the hash, 256 bits.
 # PyJWT warns (InsecureKeyLengthWarning) below that; we refuse to start.
 MIN_KEY_BYTES = 32
 MAKE_A_KEY = 'python -c "import secrets; print(secrets.token_hex(32))"'
+# What each key signs in this step, for the warning about a missing one.
+SIGNS = {"SECRET_KEY": "sessions", "JWT_SECRET_KEY": "tokens"}
 
 log = logging.getLogger(__name__)
 
 
-class WeakKeyError(RuntimeError):
+class SettingError(click.ClickException, ValueError):
+    """A setting the app cannot start with. Its message names the variable and the fix, on one
+    line: the `flask` command prints a ClickException as "Error: <message>", with no traceback."""
+
+
+class WeakKeyError(SettingError):
     """A secret key that must not be used to sign anything."""
+
+
+def shown(value):
+    """A value as an error message quotes it: short, and on one line whatever it holds."""
+    return repr(value if len(value) <= 40 else value[:40] + "...")
 
 
 def seconds(name, default):
@@ -30,8 +49,59 @@ def seconds(name, default):
     if not value:
         return default
     if not (value.isascii() and value.isdigit() and len(value) <= 9) or int(value) < 1:
-        raise ValueError(f"{name} must be a whole number of seconds, 1 to 999999999, not {value!r}")
+        raise SettingError(
+            f"{name} must be a whole number of seconds, 1 to 999999999, not {shown(value)}; "
+            f"unset it for the default, {int(default.total_seconds())}"
+        )
     return timedelta(seconds=int(value))
+
+
+TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def boolean(name, default):
+    """A yes-or-no setting: 1/0, true/false, yes/no or on/off, in any case. Anything else stops
+    the app, since a typo read as either answer would be a setting nobody chose."""
+    value = os.environ.get(name)
+    if not value:
+        return default
+    if value.lower() in TRUE:
+        return True
+    if value.lower() in FALSE:
+        return False
+    raise SettingError(
+        f"{name} must be 1, true, yes or on, or 0, false, no or off, not {shown(value)}; "
+        f"unset it for the default, {TRUE[0] if default else FALSE[0]}"
+    )
+
+
+def database_url(name):
+    """A SQLAlchemy URL from the environment, or None for the default. A URL SQLAlchemy cannot
+    read, or for a database it does not know, stops the app here, with the variable's name."""
+    value = os.environ.get(name)
+    if not value:
+        return None
+    try:
+        make_url(value).get_dialect()
+    except (ArgumentError, NoSuchModuleError):
+        # Not quoted: a database URL may hold a password.
+        raise SettingError(
+            f"{name} is not a database URL SQLAlchemy knows; write it like "
+            "sqlite:////absolute/path.sqlite3 or postgresql+psycopg://user:password@host/name, "
+            "or unset it for a SQLite file in instance/"
+        ) from None
+    return value
+
+
+def redis_url(name):
+    """A Redis URL from the environment, or None: no Redis."""
+    value = os.environ.get(name)
+    if value and not value.startswith(("redis://", "rediss://", "unix://")):
+        raise SettingError(
+            f"{name} must start with redis://, rediss:// or unix://, like redis://localhost:6379/0, "
+            "or be unset for no Redis"
+        )
+    return value or None
 
 
 def from_environment():
@@ -46,38 +116,52 @@ def from_environment():
         # Where logged-out tokens are kept: "database" or "redis" (blocklist.py). Unset: "redis"
         # when REDIS_URL is set, else "database".
         "TOKEN_BLOCKLIST": os.environ.get("TOKEN_BLOCKLIST"),
-        "REDIS_URL": os.environ.get("REDIS_URL"),
+        "REDIS_URL": redis_url("REDIS_URL"),
         # Flask's defaults: a 31-day session, a cookie sent over plain http (E14). Secure stays
-        # on unless SESSION_COOKIE_SECURE=0; browsers and curl accept it on http://localhost.
+        # on unless SESSION_COOKIE_SECURE is 0 (or false, no, off); browsers and curl accept it
+        # on http://localhost.
         "PERMANENT_SESSION_LIFETIME": seconds("PERMANENT_SESSION_LIFETIME", timedelta(minutes=30)),
         # Each request renews those 30 minutes, so a session in use would never end: this one
         # does not renew. Log in again after 12 hours, however busy (OWASP ASVS 4.0, 3.3.2).
         "SESSION_ABSOLUTE_LIFETIME": seconds("SESSION_ABSOLUTE_LIFETIME", timedelta(hours=12)),
-        "SESSION_COOKIE_SECURE": os.environ.get("SESSION_COOKIE_SECURE", "1") != "0",
+        "SESSION_COOKIE_SECURE": boolean("SESSION_COOKIE_SECURE", True),
         "SESSION_COOKIE_HTTPONLY": True,  # page scripts cannot read it
         "SESSION_COOKIE_SAMESITE": "Lax",  # not sent with another site's POST
         # Where sessions live: "cookie" (Flask's own), "sqlalchemy" or "redis" (storage.py).
         "SESSION_BACKEND": os.environ.get("SESSION_BACKEND", "cookie"),
         # Any SQLAlchemy URL; unset, a SQLite file in the instance folder (see app.py).
-        "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL"),
+        "SQLALCHEMY_DATABASE_URI": database_url("DATABASE_URL"),
         # Failed logins allowed per client address and per username (protection.py).
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "10 per minute"),
-        "RATE_LIMIT_ENABLED": os.environ.get("RATE_LIMIT_ENABLED", "1") != "0",
+        "RATE_LIMIT_ENABLED": boolean("RATE_LIMIT_ENABLED", True),
     }
+
+
+# `flask init-db` and `flask routes` build the app too, but sign nothing: no warning for them.
+COMMANDS_THAT_SIGN = ("run", "shell")
+
+
+def builds_to_serve():
+    """Whether the app being built will sign: outside the `flask` command (tests, a WSGI server)
+    or under one of COMMANDS_THAT_SIGN."""
+    command = click.get_current_context(silent=True)
+    return command is None or command.info_name in COMMANDS_THAT_SIGN
 
 
 def require_strong_keys(config):
     """Check both keys; make a throwaway one for a key that is not set."""
-    for name in ("SECRET_KEY", "JWT_SECRET_KEY"):
+    for name, signs in SIGNS.items():
         key = config.get(name)
         if not key:
-            log.warning(
-                "%s is not set: using a random key for this process only. Tokens and "
-                "sessions will not survive a restart. To keep them, export %s=$(%s)",
-                name,
-                name,
-                MAKE_A_KEY,
-            )
+            if signs and builds_to_serve():
+                log.warning(
+                    "%s is not set: using a random key for this process only, so %s will not "
+                    "survive a restart. To keep them, export %s=$(%s)",
+                    name,
+                    signs,
+                    name,
+                    MAKE_A_KEY,
+                )
             config[name] = secrets.token_hex(MIN_KEY_BYTES)
         elif len(key.encode()) < MIN_KEY_BYTES:
             raise WeakKeyError(

@@ -23,6 +23,8 @@ from flask_limiter import ApplicationLimit, Limiter
 from flask_limiter.util import get_remote_address
 from werkzeug.exceptions import InternalServerError
 
+from .config import SettingError
+
 log = logging.getLogger(__name__)
 
 GUARDED = ("/login", "/register", "/session")  # the endpoints that take a password
@@ -45,7 +47,7 @@ def throttle_guessing(app):
     try:  # a typo stops the app here, not on the first login
         limits.parse_many(setting)
     except ValueError:
-        raise ValueError(f"LOGIN_RATE_LIMIT must be like '10 per minute', not {setting!r}") from None
+        raise SettingError(f"LOGIN_RATE_LIMIT must be like '10 per minute', not {setting!r}") from None
     if not app.config["RATE_LIMIT_ENABLED"]:
         log.warning(
             "RATE_LIMIT_ENABLED=0: nothing limits password guessing on %s. Only for load "

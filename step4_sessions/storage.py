@@ -22,6 +22,7 @@ import time
 from flask.json.tag import TaggedJSONSerializer
 from flask.sessions import SecureCookieSession, SessionInterface
 
+from .config import SettingError
 from .models import StoredSession, db
 from .redis_client import redis_client
 
@@ -148,7 +149,7 @@ def init_storage(app):
         app.session_interface = ServerSideSessions(DatabaseStore())
     elif backend == "redis":
         if not app.config["REDIS_URL"]:
-            raise ValueError("SESSION_BACKEND=redis needs REDIS_URL, e.g. redis://localhost:6379/0")
+            raise SettingError("SESSION_BACKEND=redis needs REDIS_URL, e.g. redis://localhost:6379/0")
         app.session_interface = ServerSideSessions(RedisStore(redis_client(app)))
     elif backend != "cookie":
-        raise ValueError(f"SESSION_BACKEND must be cookie, sqlalchemy or redis, not {backend!r}")
+        raise SettingError(f"SESSION_BACKEND must be cookie, sqlalchemy or redis, not {backend!r}")
