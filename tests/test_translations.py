@@ -21,7 +21,9 @@ A failure names the file to fix and what is off in it, so whoever changes one RE
 the other knows what to bring across.
 
 Then three checks of the Korean itself (/work/shared/design/korean-style.md, issue 21), on the
-prose of every README.ko.md, notebooks/README.ko.md included (fenced code blocks are left out):
+prose of every README.ko.md, notebooks/README.ko.md included, and of the markdown cells of every
+Korean notebook, notebooks/ko/*.ipynb (fenced code blocks are left out; a notebook's code cells are
+the English ones, compared in tests/test_notebooks.py):
 
 4. Particles after code. A particle after a code span is chosen by how the code is read aloud:
    `make check STEP=2` ends in "이" (a vowel), so 는/가/를/로/와; `flask run` ends in "런" (a
@@ -34,6 +36,7 @@ prose of every README.ko.md, notebooks/README.ko.md included (fenced code blocks
    never both in one file.
 """
 
+import json
 import re
 from pathlib import Path
 
@@ -159,7 +162,8 @@ def test_the_parser_counts_only_what_is_outside_or_inside_code_blocks():
 
 # --- The Korean itself: particles after code, glosses, register ---------------------------------
 
-KOREAN = [twin_of(english) for english in ENGLISH] + ["notebooks/README.ko.md"]
+KOREAN_NOTEBOOKS = sorted(path.relative_to(ROOT).as_posix() for path in ROOT.glob("notebooks/ko/*.ipynb"))
+KOREAN = [twin_of(english) for english in ENGLISH] + ["notebooks/README.ko.md"] + KOREAN_NOTEBOOKS
 
 VOWEL, RIEUL, CONSONANT = "vowel", "rieul", "consonant"
 
@@ -296,15 +300,25 @@ def mixed_register(text):
     return []
 
 
+def korean_prose(relative):
+    """A README whole, or a notebook's markdown cells one after another: its prose."""
+    text = read(relative)
+    if not relative.endswith(".ipynb"):
+        return text
+    cells = json.loads(text)["cells"]
+    return "\n".join("".join(cell["source"]) for cell in cells if cell["cell_type"] == "markdown")
+
+
 @pytest.mark.parametrize("korean", KOREAN)
 @pytest.mark.parametrize(
     "check", [wrong_particles, needless_glosses, mixed_register], ids=lambda check: check.__name__
 )
 def test_the_korean_reads_as_written_in_korean(korean, check):
-    problems = check(read(korean))
+    problems = check(korean_prose(korean))
     if problems:
+        where = " (line numbers count the markdown cells only, joined in order)" if korean.endswith(".ipynb") else ""
         pytest.fail(
-            f"{korean}, {check.__name__.replace('_', ' ')}:\n" + "\n".join(f"  {p}" for p in problems),
+            f"{korean}, {check.__name__.replace('_', ' ')}{where}:\n" + "\n".join(f"  {p}" for p in problems),
             pytrace=False,
         )
 
