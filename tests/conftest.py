@@ -9,6 +9,8 @@ import copy
 import gc
 import glob
 import importlib
+import importlib.abc
+import importlib.util
 import os
 import secrets
 import shutil
@@ -25,8 +27,40 @@ STEPS = {
     3: "step3_protected_resource",
     4: "step4_sessions",
 }
+# --- BEGIN step loading (issue 17): a STEPS_FROM run tests that copy and nothing else -----
 STEPS_ROOT = (ROOT / os.environ.get("STEPS_FROM", ".")).resolve()
 sys.path.insert(0, str(STEPS_ROOT))
+
+
+class StepFinder(importlib.abc.MetaPathFinder):
+    """Finds each step package in STEPS_ROOT, first, whatever sys.path holds: a module that puts
+    the repository root ahead on sys.path cannot swap a learner's copy for the reference."""
+
+    def find_spec(self, name, path=None, target=None):
+        init = STEPS_ROOT / name / "__init__.py"
+        if name in STEPS.values() and init.is_file():
+            return importlib.util.spec_from_file_location(name, init)
+        return None
+
+
+sys.meta_path.insert(0, StepFinder())
+
+
+def load_step(name):
+    """The step package, or a loud error when it (or a module of it) was loaded from elsewhere,
+    by something imported before this file: its tests would check the wrong code."""
+    package = importlib.import_module(name)
+    for module_name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if (module_name == name or module_name.startswith(name + ".")) and file:
+            if not Path(file).resolve().is_relative_to(STEPS_ROOT / name):
+                raise pytest.UsageError(
+                    f"{module_name} was imported from {file}, not from {STEPS_ROOT / name}: "
+                    "something imported it before tests/conftest.py, so these tests would check "
+                    "the wrong copy. Import step packages only through the step_package fixture."
+                )
+    return package
+# --- END step loading (issue 17) ----------------------------------------------------------
 
 # Every variable a step reads. Tests start from none of them, whatever the shell has.
 APP_ENVIRONMENT = (
@@ -97,7 +131,7 @@ def clean_environment(monkeypatch):
 
 @pytest.fixture
 def step_package(step):
-    return importlib.import_module(STEPS[step])
+    return load_step(STEPS[step])  # issue 17: not importlib.import_module
 
 
 @pytest.fixture
@@ -371,7 +405,7 @@ def pytest_collection_finish(session):
     collector runs often and scans the libraries imported at start-up each time (a sixth of
     the suite's time). Freeze what exists now out of its sight, and let it run less often."""
     for step in selected_steps(session.config):
-        importlib.import_module(STEPS[step])
+        load_step(STEPS[step])  # issue 17: not importlib.import_module; fails loudly here
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)
