@@ -60,6 +60,8 @@ def load_step(name):
                     "the wrong copy. Import step packages only through the step_package fixture."
                 )
     return package
+
+
 # --- END step loading (issue 17) ----------------------------------------------------------
 
 # Every variable a step reads. Tests start from none of them, whatever the shell has.
