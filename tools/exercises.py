@@ -284,8 +284,8 @@ def not_written(result, names):
 
 def blame(nodeid, result, step, places):
     """The exercise of the step whose code a failing test reached, or None: the innermost one
-    an exception went through (`places` is regions()); else the first it reached that lists
-    the test; else the one it called last before failing."""
+    an exception went through (`places` is regions()); else, of those it reached, the last
+    one called that lists the test; else the last one called before it failed."""
     for error in result["errors"]:
         for file, line, _ in reversed(error["frames"]):
             for name, (region_file, first, last) in places.items():
@@ -293,10 +293,8 @@ def blame(nodeid, result, step, places):
                     return name
     exercises = {exercise["name"]: exercise for exercise in exercises_of(step)}
     reached = [name for name in result["reached"] if name in exercises]
-    for name in reached:
-        if any(selects(test, nodeid) for test in exercises[name]["tests"]):
-            return name
-    return reached[-1] if reached else None
+    listing = [name for name in reached if any(selects(test, nodeid) for test in exercises[name]["tests"])]
+    return (listing or reached or [None])[-1]
 
 
 def where(exercise, workspace):
@@ -361,20 +359,25 @@ def check(step, source, verbose):
         print(f"All {ran} pass. Step {step} is done: well done! Compare with {step_folder(step).name}/.")
         return 0
     print(f"{len(failures)} of {ran} fail.\n")
-    places = regions(step, workspace)
-    blamed = {}
+    name, failures = culprit(step, workspace, failures)
+    if name is None:
+        print("They fail outside your exercises' code:")
+        show_failures(step, source, failures)
+        return 1
+    exercise = next(e for e in exercises_of(step) if e["name"] == name)
+    advise(step, source, exercise, failures, verbose, found_by="the step's other tests")
+    return 1
+
+
+def culprit(step, workspace, failures):
+    """(exercise name or None, its failures): the exercise that most failing tests reach
+    (see blame); between equals, the first to do."""
+    places, blamed = regions(step, workspace), {}
     for nodeid, result in failures:
         blamed.setdefault(blame(nodeid, result, step, places), []).append((nodeid, result))
     order = [exercise["name"] for exercise in exercises_of(step)]
-    # The exercise most failures reach; between equals, the first to do.
     name = min(blamed, key=lambda name: (name is None, -len(blamed[name]), order.index(name) if name else 0))
-    if name is None:
-        print("They fail outside your exercises' code:")
-        show_failures(step, source, blamed[None])
-        return 1
-    exercise = next(e for e in exercises_of(step) if e["name"] == name)
-    advise(step, source, exercise, blamed[name], verbose, found_by="the step's other tests")
-    return 1
+    return name, blamed[name]
 
 
 def advise(step, source, exercise, failures, verbose, found_by=None):
