@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import sys
+import textwrap
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
@@ -79,14 +80,199 @@ def collect():
     """{test id: None} for every test of the step test modules, on every step."""
     files = sorted({test.split("::")[0] for exercise in EXERCISES for test in exercise["tests"]})
     listing = subprocess.run(
-        [*tool.PYTEST, "--collect-only", *[f"--step={step}" for step in STEPS], *files],
+        [*tool.PYTEST_ALONE, "--collect-only", *[f"--step={step}" for step in STEPS], *files],
         cwd=ROOT,
-        env={**os.environ, **tool.PYTEST_ENV, "STEPS_FROM": str(ROOT)},
+        env={**os.environ, **tool.QUICK_ENV, "STEPS_FROM": str(ROOT)},
         capture_output=True,
         text=True,
     )
     assert listing.returncode == 0, listing.stdout + listing.stderr
     return dict.fromkeys(line for line in listing.stdout.splitlines() if "::" in line)
+
+
+# --- Plausible wrong solutions: data, one or more per exercise ------------------------------
+# {exercise name: [(what is wrong, the body that replaces the exercise's raise, the tests that
+# catch it)]}. Each must make `check` fail, and name that exercise. The tests are some of those
+# the gate runs (every test of the step); `check` runs them on the exercise's step. A body is
+# written at the indent of the raise it replaces. After the step code is re-cut, update here.
+WRONG = {
+    "strong_keys": [
+        (
+            "two equal keys are let through",
+            """
+        for name in ("SECRET_KEY", "JWT_SECRET_KEY"):
+            key = config.get(name)
+            if not key:
+                log.warning("%s is not set; it will not survive a restart", name)
+                config[name] = secrets.token_hex(MIN_KEY_BYTES)
+            elif len(key.encode()) < MIN_KEY_BYTES:
+                raise WeakKeyError(f"{name} is {len(key.encode())} bytes long. {MAKE_A_KEY}")
+        """,
+            ["tests/test_step1_jwt_setup.py::test_one_key_for_both_jobs_stops_the_app"],
+        )
+    ],
+    "issue_access_token": [
+        (
+            "a token that never expires",
+            'return {"access_token": create_access_token(identity=username, expires_delta=False)}',
+            ["tests/test_step1_jwt_setup.py::test_login_issues_an_access_token_with_every_claim"],
+        )
+    ],
+    "token_errors_reach_flask": [
+        (
+            "PyJWT's errors forgotten: an expired token is a 500",
+            """
+        if isinstance(e, JWTExtendedException):
+            raise e
+        return super().handle_error(e)
+        """,
+            ["tests/test_step1_jwt_setup.py::test_token_errors_reach_the_client_as_401_with_testing_off"],
+        )
+    ],
+    "set_password": [
+        (
+            "the password stored as it is",
+            "self.password_hash = password",
+            ["tests/test_step2_user_model.py::test_password_is_stored_as_an_argon2id_hash_and_checks"],
+        )
+    ],
+    "check_password": [
+        (
+            "the password compared in plain text",
+            "return self.password_hash == password",
+            ["tests/test_step2_user_model.py::test_password_is_stored_as_an_argon2id_hash_and_checks"],
+        )
+    ],
+    "generate_jwt": [
+        (
+            "a uuid without str(): no JSON",
+            """
+        now = utcnow()
+        lifetime = expires_in if expires_in is not None else current_app.config["JWT_ACCESS_TOKEN_EXPIRES"]
+        claims = {"sub": str(self.id), "iat": now, "exp": now + lifetime, "jti": uuid.uuid4(), "type": "access"}
+        return pyjwt.encode(claims, current_app.config["JWT_SECRET_KEY"], algorithm="HS256")
+        """,
+            ["tests/test_step2_user_model.py::test_generate_jwt_claims"],
+        )
+    ],
+    "verify_jwt": [
+        (
+            "int(sub) without parse_id: a 20-digit sub overflows",
+            """
+        try:
+            claims = pyjwt.decode(
+                token,
+                current_app.config["JWT_SECRET_KEY"],
+                algorithms=["HS256"],
+                options={"require": ["sub", "iat", "exp", "jti"]},
+            )
+        except pyjwt.InvalidTokenError:
+            return None
+        if claims.get("type") != "access" or not claims["sub"].isdigit():
+            return None
+        return db.session.get(User, int(claims["sub"]))
+        """,
+            ["tests/test_security.py::test_verify_jwt_of_a_signed_token_whose_sub_is_out_of_range_is_none"],
+        )
+    ],
+    "check_blocklist": [
+        (
+            "claims['jti']: a token without one is a 500",
+            'return db.session.get(RevokedToken, claims["jti"]) is not None',
+            ["tests/test_step3_protected_resource.py::test_a_token_without_a_jti_counts_as_revoked"],
+        )
+    ],
+    "user_lookup": [
+        (
+            "int(sub) without parse_id: a 20-digit sub overflows",
+            'return db.session.get(User, int(claims["sub"]))',
+            ["tests/test_security.py::test_a_signed_token_whose_sub_is_out_of_range_answers_401"],
+        )
+    ],
+    "revoke": [
+        (
+            "the expiry forgotten: expired rows are never pruned",
+            'db.session.add(RevokedToken(jti=claims["jti"], expires_at=claims["exp"]))',
+            [
+                "tests/test_step3_protected_resource.py::test_revoked_tokens_are_kept_until_they_expire_then_pruned"
+            ],
+        )
+    ],
+    "refresh": [
+        (
+            "the refresh token sent back as the access token",
+            'return {"access_token": request.headers["Authorization"].split()[1]}',
+            ["tests/test_step3_protected_resource.py::test_refresh_answers_a_new_access_token_that_works"],
+        )
+    ],
+    "session_start": [
+        (
+            "the session not emptied first (fixation)",
+            """
+        regenerate = getattr(current_app.session_interface, "regenerate", None)
+        if regenerate is not None:
+            regenerate(session)
+        session["user_id"] = user.id
+        session["started_at"] = int(time.time())
+        session.permanent = True
+        """,
+            ["tests/test_step4_sessions.py::test_s5_keys_set_before_login_are_gone_after_it"],
+        )
+    ],
+    "session_read": [
+        (
+            "session[...]: no session is a 500",
+            'return db.session.get(User, session["user_id"])',
+            ["tests/test_step4_sessions.py::test_get_session_without_one_answers_401"],
+        )
+    ],
+    "session_delete": [
+        (
+            "del session['user_id']: a second logout is a 500",
+            'del session["user_id"]',
+            ["tests/test_step4_sessions.py::test_s6_logout_twice_answers_204_both_times"],
+        )
+    ],
+}
+
+
+def write_wrong(step, into, exercise, body):
+    """Step N's workspace in `into`, with only this exercise cut, and `body` in its place."""
+    folder = tool.write_workspace(step, into, [exercise["name"]])
+    path = folder / exercise["file"]
+    raised = f'raise NotImplementedError("{exercise["name"]}")'
+    lines = path.read_text().split("\n")
+    (number,) = [n for n, line in enumerate(lines) if line.strip() == raised]
+    indent = lines[number][: len(lines[number]) - len(lines[number].lstrip())]
+    lines[number : number + 1] = textwrap.indent(textwrap.dedent(body).strip("\n"), indent).split("\n")
+    path.write_text("\n".join(lines))
+
+
+def wrong_rounds(tmp_path_factory, pool, collected):
+    """Round k writes the k-th wrong solution of every exercise, each step in its own folder,
+    and runs the tests said to catch them in one pytest process: {exercise name: [(what,
+    {node id: result}, workspace)]}."""
+    futures = []
+    for k in range(max(len(cases) for cases in WRONG.values())):
+        for position in range(max(len(of_step(step)) for step in STEPS)):
+            into, cut, tests = tmp_path_factory.mktemp(f"wrong{k}-{position}"), [], []
+            for step in STEPS:
+                if position < len(of_step(step)) and k < len(WRONG.get(of_step(step)[position]["name"], [])):
+                    exercise = of_step(step)[position]
+                    what, body, catch = WRONG[exercise["name"]][k]
+                    write_wrong(step, into, exercise, body)
+                    cut.append((exercise, what))
+                    tests += [n for n in on_step(step, collected) if any(tool.selects(t, n) for t in catch)]
+            if cut:
+                futures.append((into, cut, pool.submit(tool.run_tests, STEPS, into, tests)))
+    found = {}
+    for into, cut, future in futures:
+        for exercise, what in cut:
+            workspace = into / tool.step_folder(exercise["step"]).name
+            found.setdefault(exercise["name"], []).append(
+                (what, on_step(exercise["step"], future.result()), workspace)
+            )
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -127,7 +313,38 @@ def runs(tmp_path_factory, scaffolds):
                     tests += ids_of(of_step(step)[: k + 1], collected)
             without.append((cut, pool.submit(tool.run_tests, STEPS, into, tests)))
         reference = pool.submit(tool.run_tests, STEPS, ROOT, ids_of(EXERCISES, collected))
+        # A learner's unsolved copy, with a module collected that puts the repository root
+        # first on sys.path (bench/benchapp.py does): the copy is still what is tested.
+        unsolved = [
+            *(["tests/test_bench.py"] if (ROOT / "tests" / "test_bench.py").exists() else []),
+            *of_step(2)[0]["tests"],
+        ]
+        shadowed = pool.submit(tool.run_tests, [2], scaffolds, unsolved)
+        # And with the reference imported before the tests' conftest: the run stops, loudly.
+        plugin = tmp_path_factory.mktemp("shadow")
+        (plugin / "shadow.py").write_text(
+            f"import sys\nsys.path.insert(0, {str(ROOT)!r})\nimport {tool.step_folder(2).name}.models\n"
+        )
+        preimported = pool.submit(
+            subprocess.run,
+            [*tool.PYTEST_ALONE, "-p", "shadow", "--step=2", "-m", "not postgresql", *of_step(2)[0]["tests"]],
+            cwd=ROOT,
+            env={**os.environ, **tool.QUICK_ENV, "STEPS_FROM": str(scaffolds), "PYTHONPATH": str(plugin)},
+            capture_output=True,
+            text=True,
+        )
+        # A flask run server whose app meets an unsolved exercise answers 500; its log says which.
+        over_http = tmp_path_factory.mktemp("over-http")
+        tool.write_workspace(3, over_http, ["user_lookup"])
+        http_test = "tests/test_step3_protected_resource.py::test_flask_run_login_me_todos_logout_over_http"
+        served = pool.submit(tool.run_tests, [3], over_http, [http_test])
+        wrong = wrong_rounds(tmp_path_factory, pool, collected)
     return SimpleNamespace(
+        # {exercise name: [(what is wrong, {node id: result}, workspace)]}, from WRONG
+        wrong=wrong,
+        shadowed=shadowed.result(),
+        preimported=preimported.result(),
+        served=served.result(),
         # {exercise name: {node id: (outcome, message)} on its step, with only it cut}
         without={e["name"]: on_step(e["step"], future.result()) for cut, future in without for e in cut},
         # {node id: (outcome, message)} of every exercise's tests on the reference
@@ -182,9 +399,12 @@ def test_each_listed_test_passes_on_the_reference(exercise, runs):
     outcomes = on_step(exercise["step"], runs.reference)
     for test in exercise["tests"]:
         mine = {nodeid: outcome for nodeid, outcome in outcomes.items() if tool.selects(test, nodeid)}
-        failed = {nodeid: message for nodeid, (outcome, message) in mine.items() if outcome == "failed"}
+        failed = {
+            nodeid: result["message"] for nodeid, result in mine.items() if result["outcome"] == "failed"
+        }
         assert not failed, failed
-        assert ("passed", "") in mine.values(), f"{test} runs no test on step {exercise['step']}"
+        passed = [result for result in mine.values() if result["outcome"] == "passed"]
+        assert passed, f"{test} runs no test on step {exercise['step']}"
 
 
 @pytest.mark.parametrize("exercise", EXERCISES, ids=by_name)
@@ -208,6 +428,56 @@ def test_the_exercises_before_pass_without_it(exercise, runs):
     for other in earlier(exercise):
         passes, failures = tool.verdict(other, runs.without[exercise["name"]])
         assert passes, f"{other['name']} needs {exercise['name']}, which comes after it: {failures[:3]}"
+
+
+def test_every_exercise_has_a_wrong_solution():
+    assert sorted(WRONG) == sorted(exercise["name"] for exercise in EXERCISES)
+
+
+@pytest.mark.parametrize("exercise", EXERCISES, ids=by_name)
+def test_a_wrong_solution_fails_and_check_names_its_exercise(exercise, runs):
+    """Plausible wrong answers (WRONG) fail tests that `check` runs, and `check` blames the
+    exercise they are in: found by the exception's frames, or by which exercise the test
+    reached. The tests are all among those of the gate (every test of the step)."""
+    for what, outcomes, workspace in runs.wrong[exercise["name"]]:
+        failures = [(nodeid, result) for nodeid, result in outcomes.items() if result["outcome"] == "failed"]
+        assert failures, f"{exercise['name']}, {what}: no test fails, {outcomes}"
+        name, _ = tool.culprit(exercise["step"], workspace, failures)
+        assert name == exercise["name"], f"{what}: blamed on {name}, {failures}"
+
+
+@pytest.mark.parametrize("exercise", EXERCISES, ids=by_name)
+def test_a_test_that_reaches_an_unsolved_exercise_says_it_is_not_written(exercise, runs):
+    """Raised in the test, or answered as a 500 by the app (test client): either way the
+    NotImplementedError, with the line that raises it, not 'assert 500 == 401'."""
+    names = {e["name"] for e in of_step(exercise["step"])}
+    failing = [r for r in runs.without[exercise["name"]].values() if r["outcome"] == "failed"]
+    found = {tool.not_written(result, names) for result in failing} - {None}
+    assert [name for name, _, _ in found] and {name for name, _, _ in found} == {exercise["name"]}, found
+    for _, file, line in found:
+        assert (
+            Path(file).read_text().split("\n")[line - 1].strip()
+            == f'raise NotImplementedError("{exercise["name"]}")'
+        )
+
+
+def test_a_500_from_flask_run_is_traced_to_the_unsolved_exercise_in_the_server_log(runs):
+    ((nodeid, result),) = [(n, r) for n, r in on_step(3, runs.served).items() if r["outcome"] != "skipped"]
+    assert result["outcome"] == "failed", nodeid
+    found = tool.not_written(result, {"user_lookup"})
+    assert found and found[0] == "user_lookup", result
+
+
+def test_a_run_on_an_unsolved_copy_tests_that_copy_whatever_else_is_collected(runs):
+    ran = {nodeid: result for nodeid, result in runs.shadowed.items() if result["outcome"] != "skipped"}
+    assert ran and all(result["outcome"] == "failed" for result in ran.values()), ran
+    assert all(tool.not_written(result, {of_step(2)[0]["name"]}) for result in ran.values()), ran
+
+
+def test_a_step_package_imported_before_the_tests_stops_the_run(runs):
+    answer = runs.preimported
+    assert answer.returncode not in (0, 1), answer.stdout + answer.stderr
+    assert "would check the wrong copy" in answer.stdout + answer.stderr
 
 
 # --- The commands ----------------------------------------------------------------------------

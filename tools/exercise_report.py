@@ -26,14 +26,18 @@ from pathlib import Path
 
 import pytest
 
+# Without `check`'s environment (a test run that only lists the tests), it records nothing.
+REPORT = os.environ.get("EXERCISE_REPORT")
 REGIONS = {
     name: (str(Path(file).resolve()), first, last)
-    for name, (file, first, last) in json.loads(Path(os.environ["EXERCISE_REGIONS"]).read_text()).items()
+    for name, (file, first, last) in json.loads(
+        Path(os.environ["EXERCISE_REGIONS"]).read_text() if os.environ.get("EXERCISE_REGIONS") else "{}"
+    ).items()
 }
 FILES = {file for file, _, _ in REGIONS.values()}
 # The flask run servers' logs: sitecustomize.py in tools/server_log/ copies each exception
 # the app logs to this folder, one file per server process.
-SERVER_LOGS = Path(os.environ["EXERCISE_REPORT"]) / "server-logs"
+SERVER_LOGS = Path(REPORT or ".", "server-logs")
 # `File "/path/x.py", line 12, in name` in a traceback printed by another process.
 FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<function>\S+)')
 LAST_LINE = re.compile(r"^(?P<type>[\w.]+)(: (?P<message>.*))?$")
@@ -130,6 +134,8 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item, nextitem):
+    if not REPORT:
+        return (yield)
     handler = LoggedErrors()
     logging.getLogger().addHandler(handler)
     reached.clear()
@@ -165,5 +171,7 @@ def pytest_runtest_makereport(item, call):
 
 
 def pytest_sessionfinish(session):
+    if not REPORT:
+        return
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    Path(os.environ["EXERCISE_REPORT"], f"report-{worker}.json").write_text(json.dumps(results))
+    Path(REPORT, f"report-{worker}.json").write_text(json.dumps(results))

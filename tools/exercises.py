@@ -47,7 +47,8 @@ TOOLS = Path(__file__).resolve().parent
 # -P keeps the repository root off sys.path, where it could shadow the workspace's packages.
 # exercise_report (a plugin in tools/) records each test's outcome and which exercise it
 # reached; tools/server_log/ does the same for the flask run servers the tests start.
-PYTEST = [sys.executable, "-P", "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "exercise_report"]
+PYTEST_ALONE = [sys.executable, "-P", "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+PYTEST = [*PYTEST_ALONE, "-p", "exercise_report"]
 # The quick loop, each exercise's own tests: SQLite is enough, and loading every third-party
 # plugin (hypothesis, xdist, ...) costs more than the tests. A listed test that comes to need
 # one must be given it here, say with "-p", "pytest_redis.plugin".
