@@ -120,13 +120,12 @@ WRONG = {
     ],
     "token_errors_reach_flask": [
         (
-            "PyJWT's errors forgotten: an expired token is a 500",
+            "every other error left unanswered: no super().handle_error(e)",
             """
-        if isinstance(e, JWTExtendedException):
+        if isinstance(e, JWTExtendedException | PyJWTError):
             raise e
-        return super().handle_error(e)
         """,
-            ["tests/test_step1_jwt_setup.py::test_token_errors_reach_the_client_as_401_with_testing_off"],
+            ["tests/test_step1_jwt_setup.py::test_unknown_path_and_wrong_method_answer_json"],
         )
     ],
     "set_password": [
@@ -221,9 +220,9 @@ WRONG = {
     ],
     "session_read": [
         (
-            "session[...]: no session is a 500",
-            'return db.session.get(User, session["user_id"])',
-            ["tests/test_step4_sessions.py::test_get_session_without_one_answers_401"],
+            "the id not parsed: an id past the column's range is a 500",
+            'return db.session.get(User, session.get("user_id"))',
+            ["tests/test_security.py::test_a_signed_session_whose_user_id_is_out_of_range_is_logged_out"],
         )
     ],
     "session_delete": [

@@ -9,6 +9,7 @@ file per process (xdist workers write their own). For each test it records:
              500; a `flask run` server's log comes in through EXERCISE_SERVER_LOG, see below),
              each as its type, message and frames in those files
   reached    the exercises whose function the test called, the last one called last
+  (and among the errors, a NotImplementedError raised in an exercise, even if it was caught)
 
 Set by `check` in the environment:
   EXERCISE_REPORT   the folder for the JSON files
@@ -70,6 +71,21 @@ def trace(frame, event, arg):
     if name is not None:
         calls[0] += 1
         reached[name] = calls[0]
+        return watch_raises
+
+
+unwritten = []  # the NotImplementedErrors raised in an exercise during the running test
+
+
+def watch_raises(frame, event, arg):
+    """Inside an exercise's function: note a NotImplementedError raised there, even one that
+    is caught later (Flask-RESTful's error_router swallows an error of handle_error)."""
+    if event == "exception" and isinstance(arg[1], NotImplementedError):
+        where = [str(Path(frame.f_code.co_filename).resolve()), frame.f_lineno, frame.f_code.co_name]
+        error = {"type": "NotImplementedError", "message": str(arg[1]), "frames": [where]}
+        if error not in unwritten:
+            unwritten.append(error)
+    return watch_raises
 
 
 def frames_in_workspace(tb):
@@ -139,6 +155,7 @@ def pytest_runtest_protocol(item, nextitem):
     handler = LoggedErrors()
     logging.getLogger().addHandler(handler)
     reached.clear()
+    unwritten.clear()
     server_errors()  # forget those of an earlier test
     previous = sys.gettrace()
     sys.settrace(trace)
@@ -148,7 +165,7 @@ def pytest_runtest_protocol(item, nextitem):
         sys.settrace(previous)
         logging.getLogger().removeHandler(handler)
         entry = results.setdefault(item.nodeid, {"outcome": "passed", "message": "", "errors": []})
-        entry["errors"] += handler.errors + server_errors()
+        entry["errors"] += handler.errors + server_errors() + unwritten
         entry["reached"] = sorted(reached, key=reached.get)
 
 

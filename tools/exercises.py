@@ -386,14 +386,14 @@ def advise(step, source, exercise, failures, verbose, found_by=None):
     workspace = source / step_folder(step).name
     names = {e["name"] for e in exercises_of(step)}
     unwritten = next(filter(None, (not_written(result, names) for _, result in failures)), None)
+    if unwritten and unwritten[0] != exercise["name"]:  # a test of it reached another one
+        exercise = next(e for e in exercises_of(step) if e["name"] == unwritten[0])
+    print(f"Next: {exercise['name']}, at {where(exercise, workspace)}")
     if unwritten:
         name, file, line = unwritten
         print(f"`{name}` is not written yet: {shown(file)}:{line} still raises NotImplementedError.")
-        if name != exercise["name"]:
-            exercise = next(e for e in exercises_of(step) if e["name"] == name)
     elif found_by:
-        print(f"{found_by.capitalize()} find a problem in {exercise['name']}.")
-    print(f"Next: {exercise['name']}, at {where(exercise, workspace)}")
+        print(f"{found_by.capitalize()} find a problem in it.")
     print(textwrap.fill(exercise["hint"], 100, initial_indent="Hint: ", subsequent_indent="      "))
     if verbose and failures and not unwritten:
         print()
