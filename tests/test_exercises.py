@@ -274,6 +274,28 @@ def wrong_rounds(tmp_path_factory, pool, collected):
     return found
 
 
+GATE_CASE = "issue_access_token"  # in step 1, whose whole suite is the quickest
+
+
+def gate_check(tmp_path_factory, pool):
+    """`check` on a workspace whose exercises all pass their own tests as listed in a manifest
+    that lists too few; the first wrong solution of GATE_CASE in it."""
+    folder = tmp_path_factory.mktemp("gate")
+    exercise = next(e for e in EXERCISES if e["name"] == GATE_CASE)
+    what, body, catch = WRONG[GATE_CASE][0]
+    text = (ROOT / "exercises.toml").read_text()
+    for test in catch:  # the manifest without the tests that catch it
+        text = text.replace(f'    "{test}",\n', "")
+    assert text != (ROOT / "exercises.toml").read_text()
+    (folder / "exercises.toml").write_text(text)
+    write_wrong(exercise["step"], folder / "work", exercise, body)
+    command = [sys.executable, str(SCRIPT), "check", exercise["step"], "--from", folder / "work"]
+    env = {**os.environ, "EXERCISES_MANIFEST": str(folder / "exercises.toml")}
+    return pool.submit(
+        subprocess.run, list(map(str, command)), cwd=ROOT, env=env, capture_output=True, text=True
+    )
+
+
 @pytest.fixture(scope="module")
 def scaffolds(tmp_path_factory):
     """A fresh workspace of every step with exercises, made by `new` as a learner makes it."""
@@ -338,7 +360,11 @@ def runs(tmp_path_factory, scaffolds):
         http_test = "tests/test_step3_protected_resource.py::test_flask_run_login_me_todos_logout_over_http"
         served = pool.submit(tool.run_tests, [3], over_http, [http_test])
         wrong = wrong_rounds(tmp_path_factory, pool, collected)
+        # The gate: a wrong solution that the exercise's own tests miss (the manifest given
+        # here lists too few) but another test of the step catches.
+        gate = gate_check(tmp_path_factory, pool)
     return SimpleNamespace(
+        gate=gate.result(),
         # {exercise name: [(what is wrong, {node id: result}, workspace)]}, from WRONG
         wrong=wrong,
         shadowed=shadowed.result(),
@@ -427,6 +453,34 @@ def test_the_exercises_before_pass_without_it(exercise, runs):
     for other in earlier(exercise):
         passes, failures = tool.verdict(other, runs.without[exercise["name"]])
         assert passes, f"{other['name']} needs {exercise['name']}, which comes after it: {failures[:3]}"
+
+
+def test_check_runs_the_whole_step_and_names_what_its_other_tests_catch(runs):
+    answer = runs.gate
+    exercise = next(e for e in EXERCISES if e["name"] == GATE_CASE)
+    count = len(of_step(exercise["step"]))
+    assert answer.returncode == 1, answer.stdout + answer.stderr
+    assert f"\n{count}/{count} exercises pass\n" in answer.stdout
+    assert "Now every test of step" in answer.stdout and "Well done" not in answer.stdout
+    assert f"Next: {GATE_CASE}, at " in answer.stdout and "find a problem in it" in answer.stdout
+    assert "Failing: " in answer.stdout and "Hint: " in answer.stdout
+
+
+def test_make_check_fails_without_a_make_error_banner():
+    """The tool says what is wrong; make's '*** [Makefile:N: check] Error 1' would read like a
+    crash. Step 99 has no exercises: the quickest failure."""
+    if not (ROOT / ".venv" / "bin" / "python").exists():
+        pytest.skip("no .venv: make check runs .venv/bin/python")
+    stamp = ".venv/.installed-requirements"  # -o: never reinstall here
+    answer = subprocess.run(
+        ["make", "--no-print-directory", "-o", stamp, "check", "STEP=99"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert answer.returncode != 0
+    assert "Step 99 has no exercises" in answer.stdout + answer.stderr
+    assert "***" not in answer.stdout + answer.stderr and "Error" not in answer.stdout + answer.stderr
 
 
 def test_every_exercise_has_a_wrong_solution():
