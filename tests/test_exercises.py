@@ -72,13 +72,34 @@ def ids_of(exercises, collected):
 
 def cli(*args):
     return subprocess.run(
-        [sys.executable, str(SCRIPT), *map(str, args)], cwd=ROOT, capture_output=True, text=True, timeout=300
+        [sys.executable, str(SCRIPT), *map(str, args)],
+        cwd=ROOT,
+        env={**os.environ, **GATE_ENV},
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
+
+
+# Tests that run along in the round that cuts an exercise (see `runs`), for what they show:
+# - test_bench.py puts the repository root first on sys.path as it is collected (through
+#   bench/benchapp.py): the round's copy must still be what the step's tests check;
+# - a flask run server answers 500 when its app meets the exercise; its log must say which.
+BENCH = "tests/test_bench.py::test_every_probe_answers_401_without_a_credential"
+HTTP = (
+    "user_lookup",
+    "tests/test_step3_protected_resource.py::test_flask_run_login_me_todos_logout_over_http",
+)
+ALONGSIDE = {
+    EXERCISES[0]["name"]: [BENCH] if (ROOT / BENCH.split("::")[0]).exists() else [],
+    HTTP[0]: [HTTP[1]],
+}
 
 
 def collect():
     """{test id: None} for every test of the step test modules, on every step."""
-    files = sorted({test.split("::")[0] for exercise in EXERCISES for test in exercise["tests"]})
+    files = {test.split("::")[0] for exercise in EXERCISES for test in exercise["tests"]}
+    files = sorted(files | {test.split("::")[0] for tests in ALONGSIDE.values() for test in tests})
     listing = subprocess.run(
         [*tool.PYTEST_ALONE, "--collect-only", *[f"--step={step}" for step in STEPS], *files],
         cwd=ROOT,
@@ -274,23 +295,35 @@ def wrong_rounds(tmp_path_factory, pool, collected):
     return found
 
 
-GATE_CASE = "issue_access_token"  # in step 1, whose whole suite is the quickest
+# The gate's case: an exercise, a test of it the wrong solution passes, and where the tests are.
+GATE_CASE = (
+    "issue_access_token",
+    "tests/test_step1_jwt_setup.py::test_demo_account_comes_from_the_environment",
+)
+# The gate of `check` runs every test of the step. Here, where it runs beside other processes,
+# only the step's own module: enough to show what `check` does with what the gate finds.
+GATE_ENV = {
+    "EXERCISE_GATE_WORKERS": "0",
+    "EXERCISE_GATE_TESTS": f"tests/test_{tool.step_folder(STEPS[0]).name}.py",
+}
 
 
 def gate_check(tmp_path_factory, pool):
-    """`check` on a workspace whose exercises all pass their own tests as listed in a manifest
-    that lists too few; the first wrong solution of GATE_CASE in it."""
+    """`check` on a workspace with GATE_CASE's first wrong solution, and a manifest that lists
+    only a test it passes: every exercise passes its own tests, the gate must still fail."""
     folder = tmp_path_factory.mktemp("gate")
-    exercise = next(e for e in EXERCISES if e["name"] == GATE_CASE)
-    what, body, catch = WRONG[GATE_CASE][0]
+    name, kept = GATE_CASE
+    exercise = next(e for e in EXERCISES if e["name"] == name)
+    what, body, catch = WRONG[name][0]
     text = (ROOT / "exercises.toml").read_text()
-    for test in catch:  # the manifest without the tests that catch it
-        text = text.replace(f'    "{test}",\n', "")
-    assert text != (ROOT / "exercises.toml").read_text()
+    for test in exercise["tests"]:
+        if test != kept:
+            text = text.replace(f'    "{test}",\n', "")
+    assert kept in text and all(test not in text for test in catch)
     (folder / "exercises.toml").write_text(text)
     write_wrong(exercise["step"], folder / "work", exercise, body)
     command = [sys.executable, str(SCRIPT), "check", exercise["step"], "--from", folder / "work"]
-    env = {**os.environ, "EXERCISES_MANIFEST": str(folder / "exercises.toml")}
+    env = {**os.environ, **GATE_ENV, "EXERCISES_MANIFEST": str(folder / "exercises.toml")}
     return pool.submit(
         subprocess.run, list(map(str, command)), cwd=ROOT, env=env, capture_output=True, text=True
     )
@@ -332,15 +365,13 @@ def runs(tmp_path_factory, scaffolds):
                     cut.append(of_step(step)[k])
                     tool.write_workspace(step, into, [cut[-1]["name"]])
                     tests += ids_of(of_step(step)[: k + 1], collected)
+                    tests += [
+                        n
+                        for n in collected
+                        if any(tool.selects(t, n) for t in ALONGSIDE.get(cut[-1]["name"], []))
+                    ]
             without.append((cut, pool.submit(tool.run_tests, STEPS, into, tests)))
-        reference = pool.submit(tool.run_tests, STEPS, ROOT, ids_of(EXERCISES, collected))
-        # A learner's unsolved copy, with a module collected that puts the repository root
-        # first on sys.path (bench/benchapp.py does): the copy is still what is tested.
-        unsolved = [
-            *(["tests/test_bench.py"] if (ROOT / "tests" / "test_bench.py").exists() else []),
-            *of_step(2)[0]["tests"],
-        ]
-        shadowed = pool.submit(tool.run_tests, [2], scaffolds, unsolved)
+        reference = pool.submit(tool.run_tests, STEPS, ROOT, ids_of(EXERCISES, collected), trace=False)
         # And with the reference imported before the tests' conftest: the run stops, loudly.
         plugin = tmp_path_factory.mktemp("shadow")
         (plugin / "shadow.py").write_text(
@@ -354,11 +385,6 @@ def runs(tmp_path_factory, scaffolds):
             capture_output=True,
             text=True,
         )
-        # A flask run server whose app meets an unsolved exercise answers 500; its log says which.
-        over_http = tmp_path_factory.mktemp("over-http")
-        tool.write_workspace(3, over_http, ["user_lookup"])
-        http_test = "tests/test_step3_protected_resource.py::test_flask_run_login_me_todos_logout_over_http"
-        served = pool.submit(tool.run_tests, [3], over_http, [http_test])
         wrong = wrong_rounds(tmp_path_factory, pool, collected)
         # The gate: a wrong solution that the exercise's own tests miss (the manifest given
         # here lists too few) but another test of the step catches.
@@ -367,11 +393,11 @@ def runs(tmp_path_factory, scaffolds):
         gate=gate.result(),
         # {exercise name: [(what is wrong, {node id: result}, workspace)]}, from WRONG
         wrong=wrong,
-        shadowed=shadowed.result(),
         preimported=preimported.result(),
-        served=served.result(),
         # {exercise name: {node id: (outcome, message)} on its step, with only it cut}
         without={e["name"]: on_step(e["step"], future.result()) for cut, future in without for e in cut},
+        # the same, every test of the round, on every step
+        round_of={e["name"]: future.result() for cut, future in without for e in cut},
         # {node id: (outcome, message)} of every exercise's tests on the reference
         reference=reference.result(),
         # the first step's `check` on a fresh workspace and on a copy of the reference, `hint`
@@ -457,12 +483,12 @@ def test_the_exercises_before_pass_without_it(exercise, runs):
 
 def test_check_runs_the_whole_step_and_names_what_its_other_tests_catch(runs):
     answer = runs.gate
-    exercise = next(e for e in EXERCISES if e["name"] == GATE_CASE)
+    exercise = next(e for e in EXERCISES if e["name"] == GATE_CASE[0])
     count = len(of_step(exercise["step"]))
     assert answer.returncode == 1, answer.stdout + answer.stderr
     assert f"\n{count}/{count} exercises pass\n" in answer.stdout
     assert "Now every test of step" in answer.stdout and "Well done" not in answer.stdout
-    assert f"Next: {GATE_CASE}, at " in answer.stdout and "find a problem in it" in answer.stdout
+    assert f"Next: {GATE_CASE[0]}, at " in answer.stdout and "find a problem in it" in answer.stdout
     assert "Failing: " in answer.stdout and "Hint: " in answer.stdout
 
 
@@ -515,16 +541,23 @@ def test_a_test_that_reaches_an_unsolved_exercise_says_it_is_not_written(exercis
 
 
 def test_a_500_from_flask_run_is_traced_to_the_unsolved_exercise_in_the_server_log(runs):
-    ((nodeid, result),) = [(n, r) for n, r in on_step(3, runs.served).items() if r["outcome"] != "skipped"]
-    assert result["outcome"] == "failed", nodeid
-    found = tool.not_written(result, {"user_lookup"})
-    assert found and found[0] == "user_lookup", result
+    name, test = HTTP
+    (result,) = [
+        r for n, r in runs.round_of[name].items() if tool.selects(test, n) and r["outcome"] != "skipped"
+    ]
+    assert result["outcome"] == "failed"
+    assert (tool.not_written(result, {name}) or [None])[0] == name, result
 
 
 def test_a_run_on_an_unsolved_copy_tests_that_copy_whatever_else_is_collected(runs):
-    ran = {nodeid: result for nodeid, result in runs.shadowed.items() if result["outcome"] != "skipped"}
-    assert ran and all(result["outcome"] == "failed" for result in ran.values()), ran
-    assert all(tool.not_written(result, {of_step(2)[0]["name"]}) for result in ran.values()), ran
+    """The round that cuts the first exercise also collects test_bench.py (ALONGSIDE)."""
+    if not ALONGSIDE[EXERCISES[0]["name"]]:
+        pytest.skip("no test module puts the repository root on sys.path any more")
+    outcomes = runs.round_of[EXERCISES[0]["name"]]
+    assert any(tool.selects(BENCH, nodeid) for nodeid in outcomes), "test_bench.py was not collected"
+    mine = on_step(EXERCISES[0]["step"], outcomes)
+    ran = {n: r for n, r in mine.items() if any(tool.selects(t, n) for t in EXERCISES[0]["tests"])}
+    assert ran and all(tool.not_written(r, {EXERCISES[0]["name"]}) for r in ran.values()), ran
 
 
 def test_a_step_package_imported_before_the_tests_stops_the_run(runs):
@@ -583,6 +616,7 @@ def test_check_counts_all_on_a_copy_of_the_reference(runs):
     answer = runs.check_reference
     assert answer.returncode == 0, answer.stdout + answer.stderr
     assert f"\n{len(FIRST)}/{len(FIRST)} exercises pass\n" in answer.stdout
+    assert "Now every test of step" in answer.stdout and "well done!" in answer.stdout
 
 
 def test_hint_names_the_next_exercise(runs):

@@ -15,6 +15,7 @@ Set by `check` in the environment:
   EXERCISE_REPORT   the folder for the JSON files
   EXERCISE_REGIONS  a JSON file {exercise name: [file, first line, last line]} in the workspace
   EXERCISE_GATE     "1": run only the tests that apply to a step (those taking the `step` fixture)
+  EXERCISE_TRACE    "1": record `reached`, and the NotImplementedErrors caught after they were raised
 """
 
 import json
@@ -39,6 +40,9 @@ FILES = {file for file, _, _ in REGIONS.values()}
 # The flask run servers' logs: sitecustomize.py in tools/server_log/ copies each exception
 # the app logs to this folder, one file per server process.
 SERVER_LOGS = Path(REPORT or ".", "server-logs")
+# Tracing calls costs about half the tests' time again: the gate runs without, then again with
+# it for the tests that failed.
+TRACE = os.environ.get("EXERCISE_TRACE") == "1"
 # `File "/path/x.py", line 12, in name` in a traceback printed by another process.
 FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<function>\S+)')
 LAST_LINE = re.compile(r"^(?P<type>[\w.]+)(: (?P<message>.*))?$")
@@ -158,11 +162,13 @@ def pytest_runtest_protocol(item, nextitem):
     unwritten.clear()
     server_errors()  # forget those of an earlier test
     previous = sys.gettrace()
-    sys.settrace(trace)
+    if TRACE:
+        sys.settrace(trace)
     try:
         return (yield)
     finally:
-        sys.settrace(previous)
+        if TRACE:
+            sys.settrace(previous)
         logging.getLogger().removeHandler(handler)
         entry = results.setdefault(item.nodeid, {"outcome": "passed", "message": "", "errors": []})
         entry["errors"] += handler.errors + server_errors() + unwritten

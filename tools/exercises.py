@@ -57,8 +57,17 @@ QUICK_ENV = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
 # The gate, every test that applies to the step: PostgreSQL and Redis where their servers are
 # installed, flask run, the fuzzer. Not the notebooks (they run the reference), the load test
 # (minutes) or the exercise tests. Two workers: much of it waits on servers.
-GATE = ["-m", "not notebook and not load and not exercises", "-n", "2", "tests"]
+GATE = ["-m", "not notebook and not load and not exercises"]
+# EXERCISE_GATE_TESTS narrows the gate to some test files: for tests/test_exercises.py only,
+# which checks what the gate does, beside other processes, and must stay quick.
+GATE_TESTS = os.environ.get("EXERCISE_GATE_TESTS", "tests").split()
 GATE_ENV = {"EXERCISE_GATE": "1"}
+# EXERCISE_GATE_WORKERS=0 runs the gate in one process: tests/test_exercises.py does, as it
+# runs beside other processes already.
+GATE_WORKERS = os.environ.get("EXERCISE_GATE_WORKERS", "2")
+# After a failing gate, at most this many of its failures run again, traced, to name the
+# exercise they reach.
+RETRACED = 20
 
 
 class Block(NamedTuple):
@@ -222,10 +231,11 @@ def regions(step, workspace):
     return found
 
 
-def run_tests(steps, steps_from, nodeids, gate=False):
+def run_tests(steps, steps_from, nodeids, gate=False, trace=True, quick=True):
     """Run tests on these steps in one pytest process: {node id: {"outcome", "message",
     "errors", "reached"}} (see tools/exercise_report.py). With gate, `nodeids` are ignored:
-    every test that applies to the steps runs."""
+    every test that applies to the steps runs. Without quick, the tests run as the gate runs
+    them (every plugin, PostgreSQL too)."""
     steps_from = Path(steps_from).resolve()
     with tempfile.TemporaryDirectory() as tmp:
         where = {}
@@ -233,10 +243,15 @@ def run_tests(steps, steps_from, nodeids, gate=False):
             where.update(regions(step, steps_from / step_folder(step).name))
         (Path(tmp) / "regions.json").write_text(json.dumps(where))
         options = [f"--step={step}" for step in steps]
-        command = [*PYTEST, *options, *(GATE if gate else [*QUICK, *dict.fromkeys(nodeids)])]
+        if gate:
+            options += GATE + GATE_TESTS + (["-n", GATE_WORKERS] if GATE_WORKERS != "0" else [])
+        else:
+            options += [*(QUICK if quick else []), *dict.fromkeys(nodeids)]
+        command = [*PYTEST, *options]
         env = {
             **os.environ,
-            **(GATE_ENV if gate else QUICK_ENV),
+            **(GATE_ENV if gate else QUICK_ENV if quick else {}),
+            "EXERCISE_TRACE": "1" if trace else "0",
             "STEPS_FROM": str(steps_from),
             "EXERCISE_REPORT": tmp,
             "EXERCISE_REGIONS": str(Path(tmp) / "regions.json"),
@@ -355,13 +370,17 @@ def check(step, source, verbose):
         return 0
     print(f"\nNow every test of step {step}, on your copy (HTTP over flask run, a database and Redis")
     print("where their servers are installed): the exercises' own tests do not check everything.")
-    outcomes = run_tests([step], source, [], gate=True)
+    outcomes = run_tests([step], source, [], gate=True, trace=False)
     failures = [(nodeid, result) for nodeid, result in outcomes.items() if result["outcome"] == "failed"]
     ran = sum(result["outcome"] != "skipped" for result in outcomes.values())
     if not failures:
         print(f"All {ran} pass. Step {step} is done: well done! Compare with {step_folder(step).name}/.")
         return 0
     print(f"{len(failures)} of {ran} fail.\n")
+    # Again, traced, to see which exercises they reach (a test that passes now keeps its failure).
+    again = run_tests([step], source, [nodeid for nodeid, _ in failures[:RETRACED]], quick=False)
+    failures = [(nodeid, again.get(nodeid, result)) for nodeid, result in failures]
+    failures = [(n, r if r["outcome"] == "failed" else outcomes[n]) for n, r in failures]
     name, failures = culprit(step, workspace, failures)
     if name is None:
         print("They fail outside your exercises' code:")
