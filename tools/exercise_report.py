@@ -38,8 +38,10 @@ REGIONS = {
 }
 FILES = {file for file, _, _ in REGIONS.values()}
 # The flask run servers' logs: sitecustomize.py in tools/server_log/ copies each exception
-# the app logs to this folder, one file per server process.
-SERVER_LOGS = Path(REPORT or ".", "server-logs")
+# the app logs to this folder, one file per server process. A folder per xdist worker: each
+# reads only the logs of the servers its own tests started (they inherit its environment).
+SERVER_LOGS = Path(REPORT or ".", f"server-logs-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}")
+os.environ["EXERCISE_SERVER_LOGS"] = str(SERVER_LOGS)
 # Tracing calls costs about half the tests' time again: the gate runs without, then again with
 # it for the tests that failed.
 TRACE = os.environ.get("EXERCISE_TRACE") == "1"
