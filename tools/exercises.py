@@ -427,7 +427,8 @@ def show_failures(step, source, failures):
     print(f"Failing: {nodeid}{more}\n    {result['message']}")
     for error in result["errors"][:1]:  # what your code raised, say behind a 500
         file, line, function = error["frames"][-1]
-        print(f"    {error['type']}: {error['message']}\n      raised in {function}, {shown(file)}:{line}")
+        print(f"    {error['type']}: {error['message']}")
+        print(f"      from your code: {function}, {shown(file)}:{line}")
     print(f"All of it: STEPS_FROM={shown(source)} .venv/bin/pytest --step {step} '{nodeid}'")
 
 
