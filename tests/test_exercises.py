@@ -10,9 +10,11 @@ import importlib.util
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import SimpleNamespace
@@ -668,3 +670,40 @@ def test_cut_replaces_its_blocks_and_unmarks_the_others():
 def test_broken_markers_are_refused(broken, complaint):
     with pytest.raises(tool.MarkerError, match=re.escape(complaint)):
         tool.blocks(broken.split("\n"), "sample.py")
+
+
+# --- Watch mode --------------------------------------------------------------------------------
+
+
+def test_watch_checks_again_when_a_file_changes_and_stops_on_ctrl_c(tmp_path):
+    """On a workspace with a syntax error, so that each check is quick (no pytest)."""
+    assert cli("new", STEPS[0], "--into", tmp_path).returncode == 0
+    broken = tmp_path / tool.step_folder(STEPS[0]).name / "broken.py"
+    broken.write_text("def (:\n")
+    watching = subprocess.Popen(
+        [sys.executable, str(SCRIPT), "watch", str(STEPS[0]), "--from", str(tmp_path)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as in a terminal
+    )
+    try:
+
+        def next_check():
+            lines = []
+            while not lines or not lines[-1].startswith("Watching "):
+                lines.append(watching.stdout.readline())
+                assert lines[-1], f"watch ended: {lines}"
+            return "".join(lines)
+
+        assert "broken.py:1: invalid syntax" in next_check()
+        time.sleep(0.5)  # let the watcher settle before the change
+        broken.write_text("def (:\n\n")
+        assert "broken.py:1: invalid syntax" in next_check()
+        watching.send_signal(signal.SIGINT)
+        rest, _ = watching.communicate(timeout=10)
+        assert watching.returncode == 0 and "Stopped watching." in rest
+    finally:
+        if watching.poll() is None:
+            watching.kill()
+            watching.wait()
