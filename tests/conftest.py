@@ -46,10 +46,15 @@ class StepFinder(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, StepFinder())
 
 
+checked_steps = set()
+
+
 def load_step(name):
     """The step package, or a loud error when it (or a module of it) was loaded from elsewhere,
     by something imported before this file: its tests would check the wrong code."""
     package = importlib.import_module(name)
+    if name in checked_steps:
+        return package
     for module_name, module in list(sys.modules.items()):
         file = getattr(module, "__file__", None)
         if (module_name == name or module_name.startswith(name + ".")) and file:
@@ -59,6 +64,7 @@ def load_step(name):
                     "something imported it before tests/conftest.py, so these tests would check "
                     "the wrong copy. Import step packages only through the step_package fixture."
                 )
+    checked_steps.add(name)  # checked once its modules are loaded: they come from its folder after
     return package
 
 
