@@ -21,15 +21,21 @@ run: $(STAMP)
 	@test -n "$(STEP_DIR)" || { echo "No step folder for STEP=$(STEP)"; exit 2; }
 	cd $(STEP_DIR) && ../$(BIN)/flask run
 
+# Compiled modules are cached (__pycache__/, git-ignored) even where the shell says not to
+# (PYTHONDONTWRITEBYTECODE): otherwise every pytest process, and the suite starts a few dozen,
+# compiles the steps and rewrites the tests' asserts again, more than a second each.
+test unit: export PYTHONDONTWRITEBYTECODE :=
+
 # Two workers (pytest-xdist): much of the suite waits on servers, kernels and subprocesses.
+# Each module on one worker, the longest first (tests/scheduling.py).
 test: $(STAMP) lint
-	$(BIN)/pytest -n 2
+	$(BIN)/pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
 # The fast loop: everything but real servers (flask run, PostgreSQL), notebooks, exercise
-# round trips, fuzzing and load. Two workers here too: about 9 s instead of 11 on 2 cores.
+# round trips, fuzzing and load. Two workers here too: on 2 cores, less than one alone takes.
 unit: $(STAMP)
 	$(BIN)/pytest -n 2 -m "not server and not postgresql and not notebook and not exercises and not fuzz and not load"
 
@@ -39,14 +45,15 @@ exercise: $(STAMP)
 
 # `check` and `hint` say what is wrong themselves: make's "*** [Makefile:N: check] Error 1"
 # after that would read like a crash. So when they fail, the recipe stops make with SIGINT,
-# which make and the shell report with no banner, and exits 0 so make adds none: `make check`
+# which make and the shell report with no banner, and exits 0 so make adds none (after make's
+# SIGINT handler has begun to wait for it: exiting sooner races make's own wait): `make check`
 # still fails (status 130) for a script. `python tools/exercises.py check N` gives the tool's
 # own status: 1 while something is left to do, 2 without a workspace.
 check: $(STAMP)
-	@$(BIN)/python tools/exercises.py check $(STEP) || { kill -INT $$PPID; exit 0; }
+	@$(BIN)/python tools/exercises.py check $(STEP) || { kill -INT $$PPID; sleep 0.5; exit 0; }
 
 hint: $(STAMP)
-	@$(BIN)/python tools/exercises.py hint $(STEP) || { kill -INT $$PPID; exit 0; }
+	@$(BIN)/python tools/exercises.py hint $(STEP) || { kill -INT $$PPID; sleep 0.5; exit 0; }
 
 # `check` again each time a file of the workspace changes; Ctrl-C stops it.
 watch: $(STAMP)
@@ -63,3 +70,8 @@ fuzz: $(STAMP)
 # What authentication costs per request; writes bench/RESULTS.md.
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+
+# The README's picture of step 4's page (step4_sessions/browser.png), taken by the browser tests.
+.PHONY: screenshot
+screenshot: $(STAMP)
+	SCREENSHOT=step4_sessions/browser.png $(BIN)/pytest -q tests/test_browser.py -k registers_logs_in

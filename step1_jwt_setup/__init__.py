@@ -1,4 +1,7 @@
-"""Step 1: a JWTManager set-up that is right under Flask-RESTful."""
+"""A step of the course, as a package: `flask --app <this folder> run` finds create_app here.
+
+What the step teaches is in README.md, next to this file.
+"""
 
 from .app import create_app
 

@@ -3,32 +3,10 @@
 import flask_restful
 from flask import Flask
 from flask_jwt_extended import JWTManager
-from flask_jwt_extended.exceptions import JWTExtendedException
-from jwt.exceptions import PyJWTError
 
 from . import config as settings
+from .protection import protect
 from .resources import IndexResource, LoginResource
-
-
-class Api(flask_restful.Api):
-    """Flask-RESTful's Api, leaving token errors to Flask-JWT-Extended.
-
-    JWTManager registers its error handlers (401 for a missing or bad token) on the
-    Flask app. Flask-RESTful catches every exception raised in a Resource first and,
-    with TESTING and DEBUG off, answers a generic 500 (post mistake E3). Raising here
-    makes Flask-RESTful fall back to Flask, which finds JWTManager's handler.
-    With TESTING on, Flask-RESTful re-raises anyway, which is why a test suite that
-    runs with TESTING=True never sees the bug.
-    """
-
-    def handle_error(self, e):
-        # BEGIN EXERCISE token_errors_reach_flask: raise the error again if it is a token error
-        # (JWTExtendedException or PyJWTError); hand anything else to Flask-RESTful's handle_error
-        if isinstance(e, JWTExtendedException | PyJWTError):
-            raise e
-        return super().handle_error(e)
-        # END EXERCISE
-
 
 # The JWTManager is named for what it is, so that `jwt` stays free for PyJWT (E1).
 jwt_manager = JWTManager()
@@ -51,8 +29,10 @@ def create_app(config=None):
 
     jwt_manager.init_app(app)
 
+    protect(app)  # throttled guessing, no-store and nosniff, 503 when Redis is down
+
     # catch_all_404s: unknown paths answer {"message": ...} too, not Flask's HTML page.
-    api = Api(app, catch_all_404s=True)
+    api = flask_restful.Api(app, catch_all_404s=True)
     api.add_resource(IndexResource, "/")
     api.add_resource(LoginResource, "/login")
     return app

@@ -44,6 +44,9 @@ def from_environment():
         "JWT_ACCESS_TOKEN_EXPIRES": seconds("JWT_ACCESS_TOKEN_EXPIRES", timedelta(minutes=15)),
         "DEMO_USERNAME": os.environ.get("DEMO_USERNAME", "demo"),
         "DEMO_PASSWORD": os.environ.get("DEMO_PASSWORD", "demo-password"),
+        # Failed logins allowed per client address and per username (protection.py).
+        "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "10 per minute"),
+        "RATE_LIMIT_ENABLED": os.environ.get("RATE_LIMIT_ENABLED", "1") != "0",
     }
 
 

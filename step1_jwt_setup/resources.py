@@ -2,38 +2,11 @@
 
 import hmac
 
-from flask import current_app, request
+from flask import current_app
 from flask_jwt_extended import create_access_token
 from flask_restful import Resource, abort
 
-
-def json_object():
-    """The request body as a dict, or a 400 that says what was expected."""
-    try:
-        body = request.get_json(silent=True)
-    except RecursionError:  # "[[[[...": nested too deep to parse, which `silent` does not cover
-        body = None
-    if not isinstance(body, dict):
-        abort(400, message="The body must be a JSON object, sent with Content-Type: application/json.")
-    return body
-
-
-def required_string(body, field):
-    value = body.get(field)
-    if not isinstance(value, str):
-        abort(400, message=f"'{field}' is required and must be a string.")
-    try:
-        value.encode()
-    except UnicodeEncodeError:  # JSON allows lone surrogates ("\ud800"); UTF-8 does not
-        abort(400, message=f"'{field}' must be valid Unicode text.")
-    if "\x00" in value:  # no name or password needs one, and PostgreSQL cannot store it
-        abort(400, message=f"'{field}' must not contain NUL characters.")
-    return value
-
-
-def credentials():
-    body = json_object()
-    return required_string(body, "username"), required_string(body, "password")
+from .validation import credentials
 
 
 def same(given, expected):
@@ -45,8 +18,8 @@ class IndexResource(Resource):
     def get(self):
         return {
             "step": 1,
-            "concept": "JWTManager set-up: keys from the environment, a token with the right claims, "
-            "and token errors that reach the client as 401 under Flask-RESTful.",
+            "concept": "JWTManager set-up: keys from the environment, and a login that answers "
+            "an access token with the right claims.",
             "endpoints": {
                 "GET /": "this description",
                 "POST /login": "JSON {username, password} of the demo account -> {access_token}",

@@ -1,4 +1,7 @@
-"""Step 2: a User model that generates and verifies its own tokens, stored in SQLite."""
+"""A step of the course, as a package: `flask --app <this folder> run` finds create_app here.
+
+What the step teaches is in README.md, next to this file.
+"""
 
 from .app import create_app
 

@@ -44,14 +44,14 @@ def from_environment():
         "JWT_ACCESS_TOKEN_EXPIRES": seconds("JWT_ACCESS_TOKEN_EXPIRES", timedelta(minutes=15)),
         # Any SQLAlchemy URL; unset, a SQLite file in the instance folder (see app.py).
         "SQLALCHEMY_DATABASE_URI": os.environ.get("DATABASE_URL"),
+        # Failed logins allowed per client address and per username (protection.py).
+        "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "10 per minute"),
+        "RATE_LIMIT_ENABLED": os.environ.get("RATE_LIMIT_ENABLED", "1") != "0",
     }
 
 
 def require_strong_keys(config):
     """Check both keys; make a throwaway one for a key that is not set."""
-    # BEGIN EXERCISE strong_keys: for SECRET_KEY and JWT_SECRET_KEY, make a random key with a
-    # warning when one is unset, raise WeakKeyError when one is shorter than MIN_KEY_BYTES bytes
-    # or when both are the same
     for name in ("SECRET_KEY", "JWT_SECRET_KEY"):
         key = config.get(name)
         if not key:
@@ -74,4 +74,3 @@ def require_strong_keys(config):
             "SECRET_KEY and JWT_SECRET_KEY must be two different keys, so that a leak of "
             f"one does not forge both sessions and tokens. Make each with: {MAKE_A_KEY}"
         )
-    # END EXERCISE

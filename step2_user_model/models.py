@@ -11,8 +11,10 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import DateTime, Index, String, func, select
+from sqlalchemy import DateTime, ForeignKey, Index, String, func, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from .validation import parse_id
 
 
 class Base(DeclarativeBase):
@@ -30,19 +32,6 @@ def password_hasher():
     """Argon2id with the costs in the config (OWASP's row by default: m=19 MiB, t=2, p=1)."""
     config = current_app.config
     return hasher_with(config["PASSWORD_HASH_TIME_COST"], config["PASSWORD_HASH_MEMORY_KIB"])
-
-
-# The largest id an Integer column holds on every database: PostgreSQL's integer is 32 bits
-# (SQLite's holds 2**63 - 1).
-MAX_ID = 2**31 - 1
-
-
-def parse_id(text):
-    """A row id from text (a token's `sub`): a whole number an id column can hold, or None. A
-    larger one would overflow in the database driver: a 500, not "no such user"."""
-    if text.isascii() and text.isdigit() and len(text) <= 10 and int(text) <= MAX_ID:
-        return int(text)
-    return None
 
 
 @functools.cache
@@ -99,14 +88,17 @@ class User(db.Model):
     def generate_jwt(self, expires_in=None):
         """An access token for this user (E5: the post's had no expiry and no `sub`).
 
-        The claims are the ones Flask-JWT-Extended reads, so it accepts these tokens as
-        its own: `sub` (a string since PyJWT 2.10), `iat`, `exp`, a unique `jti`, `type`.
+        The key, the algorithm and the lifetime come from the app's config, the same settings
+        Flask-JWT-Extended reads; the claims are the ones it reads too, so it accepts these
+        tokens as its own (step 3 relies on it): `sub` (a string since PyJWT 2.10), `iat`,
+        `exp`, a unique `jti`, `type`.
         """
         # BEGIN EXERCISE generate_jwt: encode the claims sub (the id as a string), iat, exp
         # (now + expires_in, or JWT_ACCESS_TOKEN_EXPIRES), jti (a uuid4) and type="access"
-        # with pyjwt.encode, JWT_SECRET_KEY and HS256
+        # with pyjwt.encode, JWT_SECRET_KEY and the algorithm JWT_ALGORITHM names
+        config = current_app.config
         now = utcnow()
-        lifetime = expires_in if expires_in is not None else current_app.config["JWT_ACCESS_TOKEN_EXPIRES"]
+        lifetime = expires_in if expires_in is not None else config["JWT_ACCESS_TOKEN_EXPIRES"]
         claims = {
             "sub": str(self.id),
             "iat": now,
@@ -114,20 +106,21 @@ class User(db.Model):
             "jti": str(uuid.uuid4()),
             "type": "access",
         }
-        return pyjwt.encode(claims, current_app.config["JWT_SECRET_KEY"], algorithm="HS256")
+        return pyjwt.encode(claims, config["JWT_SECRET_KEY"], algorithm=config["JWT_ALGORITHM"])
         # END EXERCISE
 
     @staticmethod
     def verify_jwt(token):
         """The token's user, or None if the token is bad in any way or its user is gone."""
-        # BEGIN EXERCISE verify_jwt: decode with pyjwt.decode (HS256 only, requiring sub, iat, exp,
-        # jti); return None on pyjwt.InvalidTokenError, for a type other than "access" or a sub
-        # that is not a number; else the user from db.session.get
+        # BEGIN EXERCISE verify_jwt: decode with pyjwt.decode (only the JWT_ALGORITHM algorithm,
+        # requiring sub, iat, exp, jti); return None on pyjwt.InvalidTokenError, for a type other
+        # than "access" or a sub that parse_id refuses; else the user from db.session.get
+        config = current_app.config
         try:
             claims = pyjwt.decode(
                 token,
-                current_app.config["JWT_SECRET_KEY"],
-                algorithms=["HS256"],  # pinned: never let the token choose ("alg": "none")
+                config["JWT_SECRET_KEY"],
+                algorithms=[config["JWT_ALGORITHM"]],  # pinned: never the token's choice ("none")
                 options={"require": ["sub", "iat", "exp", "jti"]},
             )
         # E6: only a bad token means "no user". The post's bare `except:` also hid bugs.
@@ -138,6 +131,20 @@ class User(db.Model):
             return None
         return db.session.get(User, user_id)  # E7: not the legacy User.query.get
         # END EXERCISE
+
+
+class Todo(db.Model):
+    """A to-do of one user: the thing a token protects."""
+
+    __tablename__ = "todos"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    done: Mapped[bool] = mapped_column(default=False)
+
+    def to_json(self):
+        return {"id": self.id, "title": self.title, "done": self.done}
 
 
 # Unique whatever the letter case: "Alice" and "alice" are one user, on SQLite and PostgreSQL.

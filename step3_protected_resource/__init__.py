@@ -1,4 +1,7 @@
-"""Step 3: resources protected with @jwt_required(), with refresh and logout."""
+"""A step of the course, as a package: `flask --app <this folder> run` finds create_app here.
+
+What the step teaches is in README.md, next to this file.
+"""
 
 from .app import create_app
 

@@ -9,8 +9,10 @@ from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt.exceptions import PyJWTError
 
 from . import config as settings
-from .auth import jwt_manager, reject_blank_authorization_parts
+from .auth import jwt_manager
+from .blocklist import init_blocklist
 from .models import db
+from .protection import STORE_DOWN, protect
 from .resources import (
     IndexResource,
     LoginResource,
@@ -21,6 +23,7 @@ from .resources import (
     TodoListResource,
     TodoResource,
 )
+from .validation import reject_blank_authorization_parts
 
 
 class Api(flask_restful.Api):
@@ -35,6 +38,8 @@ class Api(flask_restful.Api):
     """
 
     def handle_error(self, e):
+        if isinstance(e, STORE_DOWN):  # Redis is down: protection.py answers 503, not a 500
+            raise e
         # BEGIN EXERCISE token_errors_reach_flask: raise the error again if it is a token error
         # (JWTExtendedException or PyJWTError); hand anything else to Flask-RESTful's handle_error
         if isinstance(e, JWTExtendedException | PyJWTError):
@@ -74,12 +79,15 @@ def create_app(config=None):
         database = Path(app.instance_path) / f"{__package__}.sqlite3"
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{database}"
 
+    init_blocklist(app)  # before the database: a wrong TOKEN_BLOCKLIST stops the app first
     jwt_manager.init_app(app)
     app.before_request(reject_blank_authorization_parts)
     db.init_app(app)
     with app.app_context():
         db.create_all()  # only the tables that are missing: `flask run` just works
     app.cli.add_command(init_db_command)
+
+    protect(app)  # throttled guessing, no-store and nosniff, 503 when Redis is down
 
     # catch_all_404s: unknown paths answer {"message": ...} too, not Flask's HTML page.
     api = Api(app, catch_all_404s=True)

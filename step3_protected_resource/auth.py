@@ -1,39 +1,44 @@
-"""The JWT plumbing: how Flask-JWT-Extended finds the user, spots a revoked token, and
-answers when a token is missing or bad.
+"""Who is calling, decided by Flask-JWT-Extended: how it turns a user into a token's `sub`
+and back, spots a revoked token, and answers when a token is missing or bad.
 
-Every failure answers 401 with {"message": ...} and the WWW-Authenticate header that
-RFC 6750 §3 asks of a Bearer-token API: `Bearer` when no token came, `Bearer
-error="invalid_token"` when one came and is no good. Flask-JWT-Extended's defaults answer
-422 for a malformed token and use the key "msg"; a client that follows the RFC looks for
-401 and the header to know it must log in again.
+Step 2 read the Authorization header by hand and called User.verify_jwt; here
+@jwt_required() does all of that. Every failure still answers 401 with {"message": ...}
+and the WWW-Authenticate header of RFC 6750 §3 (validation.unauthorized): Flask-JWT-Extended's
+defaults answer 422 for a malformed token and use the key "msg".
 """
 
-import re
-import time
-
-from flask import jsonify, request
 from flask_jwt_extended import JWTManager
 
-from .models import RevokedToken, User, db, parse_id
+from . import blocklist
+from .models import User, db
+from .validation import parse_id, unauthorized
 
 # The JWTManager is named for what it is, so that `jwt` stays free for PyJWT (E1).
 jwt_manager = JWTManager()
 
 
-def unauthorized(message, header='Bearer error="invalid_token"'):
-    response = jsonify(message=message)
-    response.status_code = 401
-    response.headers["WWW-Authenticate"] = header
-    return response
+@jwt_manager.user_identity_loader
+def user_identity(user):
+    """`sub` of the tokens User.generate_jwt makes: the id, as the string JWT asks for."""
+    return str(user.id)
 
 
-def reject_blank_authorization_parts():
-    """Flask-JWT-Extended 4.7.4 crashes (IndexError: a 500) on an Authorization header with a
-    blank part between commas, such as ", ,". Found by this repository's fuzz tests; run
-    before every request, this answers such a header as the bad token it is."""
-    parts = re.split(r",\s*", request.headers.get("Authorization", "").strip().strip(","))
-    if any(part and not part.split() for part in parts):
-        return unauthorized("The token is invalid.")
+@jwt_manager.user_lookup_loader
+def load_user(_header, claims):
+    """`current_user` in a protected Resource: the token's user, or None (then a 401)."""
+    # BEGIN EXERCISE user_lookup: return the User whose id is parse_id(the token's "sub"),
+    # with db.session.get; None when the id is None or there is no such user
+    user_id = parse_id(claims["sub"])
+    return db.session.get(User, user_id) if user_id is not None else None
+    # END EXERCISE
+
+
+@jwt_manager.token_in_blocklist_loader
+def is_revoked(_header, claims):
+    """Checked on every protected request, after the signature and before the Resource: the
+    token itself, or its whole login (its "family", once blocklist.end_login ended it)."""
+    family = claims.get("family")
+    return blocklist.is_revoked(claims.get("jti")) or (family is not None and blocklist.is_revoked(family))
 
 
 @jwt_manager.unauthorized_loader
@@ -54,38 +59,15 @@ def expired_token(_header, _claims):
 
 
 @jwt_manager.revoked_token_loader
-def revoked_token(_header, _claims):
+def revoked_token(_header, claims):
+    if claims.get("type") == "refresh":
+        # A refresh token sent again after /refresh spent it (or logout revoked it): someone
+        # holds a copy. Whose request this is, the user's or a thief's, the server cannot
+        # tell, so the login ends for both (RFC 9700 §4.14.2).
+        blocklist.end_login(claims)
     return unauthorized("The token has been revoked.")
 
 
 @jwt_manager.user_lookup_error_loader
 def user_gone(_header, _claims):
     return unauthorized("The token's user no longer exists.")
-
-
-@jwt_manager.user_lookup_loader
-def load_user(_header, claims):
-    """`current_user` in a protected Resource: the token's user, or None (then a 401)."""
-    # BEGIN EXERCISE user_lookup: return the User whose id is parse_id(the token's "sub"),
-    # with db.session.get; None when the id is None or there is no such user
-    user_id = parse_id(claims["sub"])
-    return db.session.get(User, user_id) if user_id is not None else None
-    # END EXERCISE
-
-
-@jwt_manager.token_in_blocklist_loader
-def is_revoked(_header, claims):
-    """Checked on every protected request, after the signature and before the Resource."""
-    # BEGIN EXERCISE check_blocklist: a token is revoked if its jti is missing or in RevokedToken
-    jti = claims.get("jti")
-    return jti is None or db.session.get(RevokedToken, jti) is not None
-    # END EXERCISE
-
-
-def revoke(claims):
-    """Block this token until it would have expired anyway; forget tokens past that."""
-    # BEGIN EXERCISE revoke: store the token's jti and exp as a RevokedToken, and delete
-    # the RevokedToken rows whose expires_at has passed
-    db.session.add(RevokedToken(jti=claims["jti"], expires_at=claims["exp"]))
-    db.session.execute(db.delete(RevokedToken).where(RevokedToken.expires_at < int(time.time())))
-    # END EXERCISE

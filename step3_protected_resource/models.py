@@ -1,15 +1,15 @@
 """The data: users in a real database (post mistake E8: the post's User had no fields,
-no database and no password), and the post's two token methods, done right."""
+no database and no password), their to-dos, and the logged-out tokens."""
 
 import functools
 import secrets
 import uuid
 from datetime import UTC, datetime
 
-import jwt as pyjwt  # PyJWT, named so it cannot be mistaken for the JWTManager (E1)
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
+from flask_jwt_extended import create_access_token, create_refresh_token
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, String, func, select
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -32,19 +32,6 @@ def password_hasher():
     return hasher_with(config["PASSWORD_HASH_TIME_COST"], config["PASSWORD_HASH_MEMORY_KIB"])
 
 
-# The largest id an Integer column holds on every database: PostgreSQL's integer is 32 bits
-# (SQLite's holds 2**63 - 1).
-MAX_ID = 2**31 - 1
-
-
-def parse_id(text):
-    """A row id from text (a token's `sub`): a whole number an id column can hold, or None. A
-    larger one would overflow in the database driver: a 500, not "no such user"."""
-    if text.isascii() and text.isdigit() and len(text) <= 10 and int(text) <= MAX_ID:
-        return int(text)
-    return None
-
-
 @functools.cache
 def hasher_with(time_cost, memory_kib):
     return PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=1)
@@ -65,18 +52,13 @@ class User(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     def set_password(self, password):
-        # BEGIN EXERCISE set_password: store password_hasher()'s hash of the password, never the password
         self.password_hash = password_hasher().hash(password)
-        # END EXERCISE
 
     def check_password(self, password):
-        # BEGIN EXERCISE check_password: True if password_hasher() verifies the password against
-        # the stored hash; False when it raises VerificationError or InvalidHashError
         try:
             return password_hasher().verify(self.password_hash, password)
         except (VerificationError, InvalidHashError):
             return False
-        # END EXERCISE
 
     @classmethod
     def find(cls, username):
@@ -96,31 +78,37 @@ class User(db.Model):
             return None
         return user if user.check_password(password) else None
 
-    def generate_jwt(self, expires_in=None, token_type="access"):
+    def generate_jwt(self, expires_in=None, token_type="access", claims=None):
         """An access or refresh token for this user (E5: the post's had no expiry and no `sub`).
 
-        The claims are the ones Flask-JWT-Extended reads, so it accepts these tokens as
-        its own: `sub` (a string since PyJWT 2.10), `iat`, `exp`, a unique `jti`, `type`.
+        From this step on Flask-JWT-Extended verifies the tokens, so it makes them too: one
+        source of truth for the claims (auth.user_identity turns this user into `sub`), the
+        key and algorithm (JWT_SECRET_KEY, JWT_ALGORITHM) and the lifetimes
+        (JWT_ACCESS_TOKEN_EXPIRES, JWT_REFRESH_TOKEN_EXPIRES, unless expires_in is given).
+        Step 2's verify_jwt is gone for the same reason: @jwt_required() verifies, with
+        Flask-JWT-Extended's decode_token, and auth.load_user finds the user.
         """
-        # BEGIN EXERCISE generate_jwt: encode the claims sub (the id as a string), iat, exp
-        # (now + expires_in, or JWT_ACCESS_TOKEN_EXPIRES), jti (a uuid4) and type="access"
-        # with pyjwt.encode, JWT_SECRET_KEY and HS256
-        now = utcnow()
-        default = "JWT_REFRESH_TOKEN_EXPIRES" if token_type == "refresh" else "JWT_ACCESS_TOKEN_EXPIRES"
-        lifetime = expires_in if expires_in is not None else current_app.config[default]
-        claims = {
-            "sub": str(self.id),
-            "iat": now,
-            "exp": now + lifetime,
-            "jti": str(uuid.uuid4()),
-            "type": token_type,
+        make = create_refresh_token if token_type == "refresh" else create_access_token
+        # expires_in None: the configured lifetime. claims: more claims, such as "family".
+        return make(identity=self, expires_delta=expires_in, additional_claims=claims)
+
+    def login_tokens(self, family=None, ends_at=None):
+        """The access and the refresh token of one login: POST /login starts one, POST /refresh
+        goes on with it. Both carry the login's id, "family", so that blocklist.end_login can
+        revoke every token of it. A login starts with a new family and a refresh token good for
+        JWT_REFRESH_TOKEN_EXPIRES; a rotation keeps both the family and that end (`exp`), so
+        that refreshing never makes a login last longer."""
+        family = family or str(uuid.uuid4())
+        end = {} if ends_at is None else {"exp": ends_at}
+        return {
+            "access_token": self.generate_jwt(claims={"family": family}),
+            "refresh_token": self.generate_jwt(token_type="refresh", claims={"family": family, **end}),
         }
-        return pyjwt.encode(claims, current_app.config["JWT_SECRET_KEY"], algorithm="HS256")
-        # END EXERCISE
 
 
 class RevokedToken(db.Model):
-    """A logged-out token's id, kept until the token would have expired anyway."""
+    """A logged-out token's id, kept until the token would have expired anyway
+    (the database store of blocklist.py)."""
 
     __tablename__ = "revoked_tokens"
 
@@ -129,6 +117,8 @@ class RevokedToken(db.Model):
 
 
 class Todo(db.Model):
+    """A to-do of one user: the thing a token protects."""
+
     __tablename__ = "todos"
 
     id: Mapped[int] = mapped_column(primary_key=True)

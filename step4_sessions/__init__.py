@@ -1,4 +1,7 @@
-"""Step 4: sessions — start, read and delete, done safely."""
+"""A step of the course, as a package: `flask --app <this folder> run` finds create_app here.
+
+What the step teaches is in README.md, next to this file.
+"""
 
 from .app import create_app
 

@@ -9,13 +9,16 @@ from flask_jwt_extended.exceptions import JWTExtendedException
 from jwt.exceptions import PyJWTError
 
 from . import config as settings
-from .auth import jwt_manager, never_cache_sessions, reject_blank_authorization_parts
+from .auth import jwt_manager
+from .blocklist import init_blocklist
 from .models import db
+from .protection import STORE_DOWN, protect
 from .resources import (
     IndexResource,
     LoginResource,
     LogoutResource,
     MeResource,
+    PageResource,
     RefreshResource,
     RegisterResource,
     SessionResource,
@@ -23,7 +26,9 @@ from .resources import (
     TodoListResource,
     TodoResource,
 )
+from .sessions import never_cache_sessions
 from .storage import init_storage
+from .validation import reject_blank_authorization_parts
 
 
 class Api(flask_restful.Api):
@@ -38,12 +43,11 @@ class Api(flask_restful.Api):
     """
 
     def handle_error(self, e):
-        # BEGIN EXERCISE token_errors_reach_flask: raise the error again if it is a token error
-        # (JWTExtendedException or PyJWTError); hand anything else to Flask-RESTful's handle_error
+        if isinstance(e, STORE_DOWN):  # Redis is down: protection.py answers 503, not a 500
+            raise e
         if isinstance(e, JWTExtendedException | PyJWTError):
             raise e
         return super().handle_error(e)
-        # END EXERCISE
 
 
 @click.command("init-db")
@@ -77,7 +81,8 @@ def create_app(config=None):
         database = Path(app.instance_path) / f"{__package__}.sqlite3"
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{database}"
 
-    init_storage(app)  # before the database: a wrong SESSION_BACKEND stops the app first
+    init_blocklist(app)  # before the database: a wrong TOKEN_BLOCKLIST stops the app first
+    init_storage(app)  # and so does a wrong SESSION_BACKEND
     jwt_manager.init_app(app)
     app.before_request(reject_blank_authorization_parts)
     app.after_request(never_cache_sessions)
@@ -85,6 +90,8 @@ def create_app(config=None):
     with app.app_context():
         db.create_all()  # only the tables that are missing: `flask run` just works
     app.cli.add_command(init_db_command)
+
+    protect(app)  # throttled guessing, no-store and nosniff, 503 when Redis is down
 
     # catch_all_404s: unknown paths answer {"message": ...} too, not Flask's HTML page.
     api = Api(app, catch_all_404s=True)
@@ -98,4 +105,5 @@ def create_app(config=None):
     api.add_resource(TodoResource, "/todos/<todo_id>")
     api.add_resource(SessionResource, "/session")
     api.add_resource(SessionTodoListResource, "/session/todos")
+    api.add_resource(PageResource, "/page/<name>")  # the browser page's files (GET / in a browser)
     return app

@@ -1,60 +1,57 @@
 """The HTTP side: every endpoint is a Flask-RESTful Resource."""
 
 import re
+from pathlib import Path
 
-from flask import g, request, session
-from flask_jwt_extended import current_user, get_jwt, jwt_required
+from flask import g, request, send_from_directory, session
+from flask_jwt_extended import current_user, get_jwt, get_jwt_header, jwt_required
+from flask_jwt_extended.exceptions import RevokedTokenError
 from flask_restful import Resource, abort
 from sqlalchemy.exc import IntegrityError
 
-from .auth import login_required, revoke, start_session
-from .models import Todo, User, db, parse_id
+from .blocklist import revoke
+from .models import Todo, User, db
+from .sessions import login_required, start_session
+from .validation import credentials, json_object, parse_id, required_string
 
 USERNAME = re.compile(r"[A-Za-z0-9_.-]{3,32}")
 PASSWORD_LENGTH = range(8, 128 + 1)
 TITLE_LENGTH = range(1, 200 + 1)
 
 
-def json_object():
-    """The request body as a dict, or a 400 that says what was expected."""
-    try:
-        body = request.get_json(silent=True)
-    except RecursionError:  # "[[[[...": nested too deep to parse, which `silent` does not cover
-        body = None
-    if not isinstance(body, dict):
-        abort(400, message="The body must be a JSON object, sent with Content-Type: application/json.")
-    return body
+# The page a browser gets at GET /: its own files only, no inline script, nothing from elsewhere.
+PAGE_FOLDER = Path(__file__).with_name("page")
+PAGE_POLICY = "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 
-def required_string(body, field):
-    value = body.get(field)
-    if not isinstance(value, str):
-        abort(400, message=f"'{field}' is required and must be a string.")
-    try:
-        value.encode()
-    except UnicodeEncodeError:  # JSON allows lone surrogates ("\ud800"); UTF-8 does not
-        abort(400, message=f"'{field}' must be valid Unicode text.")
-    if "\x00" in value:  # no name or password needs one, and PostgreSQL cannot store it
-        abort(400, message=f"'{field}' must not contain NUL characters.")
-    return value
+def page_file(name):
+    """A file of the page, under PAGE_POLICY; a name not in page/ is a JSON 404."""
+    response = send_from_directory(PAGE_FOLDER, name)
+    response.headers["Content-Security-Policy"] = PAGE_POLICY
+    return response
 
 
-def credentials():
-    body = json_object()
-    return required_string(body, "username"), required_string(body, "password")
+class PageResource(Resource):
+    def get(self, name):
+        return page_file(name)
 
 
 class IndexResource(Resource):
     def get(self):
+        # A browser asks for text/html first; curl (*/*) and API clients get the JSON.
+        if request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html":
+            page = page_file("index.html")
+            page.vary.add("Accept")
+            return page
         return {
             "step": 4,
             "concept": "Sessions: Flask's signed session cookie, started after a password check, "
             "read, and deleted, with safe cookie settings.",
             "endpoints": {
-                "GET /": "this description",
+                "GET /": "this description; a browser (Accept: text/html) gets a page to try sessions",
                 "POST /register": "JSON {username, password} -> 201 {id, username}",
                 "POST /login": "JSON {username, password} -> {access_token, refresh_token}",
-                "POST /refresh": "refresh token -> {access_token}",
+                "POST /refresh": "refresh token, good once -> {access_token, refresh_token}",
                 "POST /logout": "revokes the access or refresh token it is called with -> 204",
                 "GET /me": "access token -> {id, username}",
                 "GET /todos": "access token -> [{id, title, done}, ...], the caller's own",
@@ -66,8 +63,9 @@ class IndexResource(Resource):
                 "GET /session": "session cookie -> {id, username}",
                 "DELETE /session": "ends the session -> 204",
                 "GET /session/todos": "session cookie -> [{id, title, done}, ...]",
+                "GET /page/<name>": "the page's script and style sheet",
             },
-        }
+        }, 200, {"Vary": "Accept"}
 
 
 class RegisterResource(Resource):
@@ -95,10 +93,7 @@ class LoginResource(Resource):
         user = User.authenticate(username, password)
         if user is None:
             abort(401, message="Wrong username or password.")
-        return {
-            "access_token": user.generate_jwt(),
-            "refresh_token": user.generate_jwt(token_type="refresh"),
-        }
+        return user.login_tokens()
 
 
 # Protection, one method at a time: @jwt_required() — with the parentheses. Since
@@ -107,21 +102,21 @@ class LoginResource(Resource):
 
 
 class RefreshResource(Resource):
+    """Rotation: each refresh token works once. /refresh spends it and answers a new pair of
+    the same login; the spent one, sent again, ends the login (auth.revoked_token)."""
+
     @jwt_required(refresh=True)  # only a refresh token: an access token here is a 401
     def post(self):
-        # BEGIN EXERCISE refresh: answer {"access_token": ...}, a new access token for current_user
-        return {"access_token": current_user.generate_jwt()}
-        # END EXERCISE
+        claims = get_jwt()
+        if not revoke(claims):
+            raise RevokedTokenError(get_jwt_header(), claims)
+        return current_user.login_tokens(claims.get("family"), claims["exp"])
 
 
 class LogoutResource(Resource):
     @jwt_required(verify_type=False)  # either token; the client calls once with each
     def post(self):
-        try:
-            revoke(get_jwt())
-            db.session.commit()
-        except IntegrityError:  # the same token logged out twice at once: revoked either way
-            db.session.rollback()
+        revoke(get_jwt())  # False when the same token is logged out twice at once: revoked either way
         return None, 204
 
 
@@ -157,12 +152,12 @@ def todo_fields(body, required):
     return fields
 
 
-def own_todo(todo_id):
-    """The caller's to-do. Someone else's answers exactly like one that does not exist, and so
+def own_todo(user, todo_id):
+    """The user's to-do. Someone else's answers exactly like one that does not exist, and so
     does an id that no database integer can hold (parse_id, rather than an `int` converter in
     the route: past its range that one sends Flask-RESTful's error router a 500)."""
     todo_id = parse_id(todo_id)
-    own = db.select(Todo).where(Todo.id == todo_id, Todo.user_id == current_user.id)
+    own = db.select(Todo).where(Todo.id == todo_id, Todo.user_id == user.id)
     todo = db.session.scalar(own) if todo_id is not None else None
     if todo is None:
         abort(404, message="No such to-do.")
@@ -191,17 +186,17 @@ class TodoResource(Resource):
     method_decorators = [jwt_required()]
 
     def get(self, todo_id):
-        return own_todo(todo_id).to_json()
+        return own_todo(current_user, todo_id).to_json()
 
     def put(self, todo_id):
-        todo = own_todo(todo_id)
+        todo = own_todo(current_user, todo_id)
         for name, value in todo_fields(json_object(), required=set()).items():
             setattr(todo, name, value)
         db.session.commit()
         return todo.to_json()
 
     def delete(self, todo_id):
-        db.session.delete(own_todo(todo_id))
+        db.session.delete(own_todo(current_user, todo_id))
         db.session.commit()
         return None, 204
 

@@ -5,6 +5,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -42,14 +43,17 @@ def request(method, url, body=None, headers=None):
 
 
 @contextmanager
-def serving(command, base, *, cwd, env, output=subprocess.PIPE, timeout=20):
-    """Start a server process, wait until GET / answers on base, yield the process; always stop it."""
-    proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=output, stderr=subprocess.STDOUT, text=True)
+def serving(command, base, *, cwd, env, output=None, timeout=20):
+    """Start a server process, wait until GET / answers on base, yield the process; always stop it.
+    Its output goes to `output`, or to a temporary file: never to a pipe that nobody reads, which
+    fills up after some hundred logged requests and then blocks the server mid-test."""
+    log = output or tempfile.TemporaryFile("w+")
+    proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + timeout
         while True:
             if proc.poll() is not None:
-                said = proc.stdout.read() if proc.stdout else "(see its log)"
+                said = "(see its log)" if output else (log.seek(0), log.read())[1]
                 raise RuntimeError(f"{' '.join(command)} exited with {proc.returncode}:\n{said}")
             try:
                 request("GET", base + "/")
@@ -66,8 +70,8 @@ def serving(command, base, *, cwd, env, output=subprocess.PIPE, timeout=20):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        if proc.stdout:
-            proc.stdout.close()
+        if not output:
+            log.close()
 
 
 @contextmanager

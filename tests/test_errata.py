@@ -18,7 +18,6 @@ from types import SimpleNamespace
 import flask_restful
 import jwt as pyjwt
 import pytest
-from conftest import STEPS
 from flask import Flask, session
 from flask.sessions import SecureCookieSessionInterface
 from flask_jwt_extended import JWTManager, create_access_token, decode_token, jwt_required
@@ -26,7 +25,9 @@ from flask_jwt_extended.exceptions import JWTDecodeError
 from flask_sqlalchemy import SQLAlchemy
 from jwt.exceptions import InvalidSubjectError
 from jwt.warnings import InsecureKeyLengthWarning
+from probes import JwtProbe
 from sqlalchemy.exc import ArgumentError, LegacyAPIWarning
+from steps import STEPS
 
 POSTS_KEY = "your-secret-key"  # the post's key: 15 bytes, in the source
 LONG_KEY = "a-test-key-that-is-long-enough-for-hs256"  # for the tiny apps, where length is not the point
@@ -64,8 +65,10 @@ def test_e1_fixed_no_step_calls_its_jwt_manager_jwt(step, step_package, step_dir
         if isinstance(value, JWTManager)
     }
     assert managers and set(managers) == {"jwt_manager"}
-    if step >= 2:  # the User model signs its own tokens with PyJWT, imported under its own name
+    if step == 2:  # the User model signs its own tokens with PyJWT, imported under its own name
         assert step_package.models.pyjwt is pyjwt
+    if step >= 3:  # Flask-JWT-Extended makes and verifies them: PyJWT is no name of the model's
+        assert not hasattr(step_package.models, "jwt") and not hasattr(step_package.models, "pyjwt")
 
 
 # --- E2: @jwt_required without parentheses -------------------------------------------------
@@ -116,12 +119,7 @@ def probe_app(api_class, testing):
     """A Resource behind @jwt_required() on an Api of this class."""
     app = tiny_app(TESTING=testing)
 
-    class Probe(flask_restful.Resource):
-        @jwt_required()
-        def get(self):
-            return {"reached": True}
-
-    api_class(app).add_resource(Probe, "/probe")
+    api_class(app).add_resource(JwtProbe, "/probe")
     return app
 
 
@@ -137,21 +135,11 @@ def test_e3_plain_flask_restful_answers_500_for_a_missing_token_unless_testing_h
     assert response.status_code == status
 
 
-def test_e3_fixed_each_steps_app_answers_401_with_testing_off(make_app, step_package, step):
+@pytest.mark.steps(2, 3, 4)  # step 1 protects nothing; step 2 checks /me's token by hand
+def test_e3_fixed_each_steps_app_answers_401_with_testing_off(make_app):
     app = make_app()
     assert not app.testing and not app.debug
-    if step >= 3:
-        path = "/me"
-    else:  # no protected endpoint yet: a probe Resource on the step's own Api class
-        path = "/probe"
-
-        class Probe(flask_restful.Resource):
-            @jwt_required()
-            def get(self):
-                return {"reached": True}
-
-        step_package.app.Api(app).add_resource(Probe, path)
-    response = app.test_client().get(path)
+    response = app.test_client().get("/me")
     assert response.status_code == 401
     assert set(response.json) == {"message"}
 

@@ -240,14 +240,14 @@ def test_a4_register_refuses_bad_input_and_stores_nothing(kind, client, account,
 
 
 @ON_BOTH_ENGINES
-@pytest.mark.steps(3, 4)
+@pytest.mark.steps(2, 3, 4)
 @pytest.mark.parametrize("kind", KINDS)
 def test_a4_create_todo_refuses_bad_input_and_stores_nothing(kind, client, account, step_package):
     assert_each_is_refused_and_stores_nothing(CREATE_TODO, kind, client, account, step_package)
 
 
 @ON_BOTH_ENGINES
-@pytest.mark.steps(3, 4)
+@pytest.mark.steps(2, 3, 4)
 @pytest.mark.parametrize("kind", KINDS)
 def test_a4_update_todo_refuses_bad_input_and_changes_nothing(kind, client, account, step_package):
     assert_each_is_refused_and_stores_nothing(UPDATE_TODO, kind, client, account, step_package)
@@ -335,7 +335,7 @@ def test_a4_a_nul_byte_in_the_session_username_is_refused_before_the_database(
 
 
 @ON_BOTH_ENGINES
-@pytest.mark.steps(3, 4)
+@pytest.mark.steps(2, 3, 4)
 @pytest.mark.parametrize("method", ["POST", "PUT"])
 def test_a4_a_nul_byte_in_a_todo_title_is_refused_and_stores_nothing(
     method, app, client, account, step_package
@@ -572,14 +572,14 @@ def test_rejected_requests_never_echo_what_was_injected(app, client):
 
 # --- An identity outside the id range ---------------------------------------------------------------
 # Only the server signs a token or a session cookie, so these need the signing key: a key leak,
-# or a bug that signs such an id. Still never a 500 (models.parse_id, MAX_ID).
+# or a bug that signs such an id. Still never a 500 (validation.parse_id, MAX_ID).
 
 HUGE_IDS = [str(2**31), "9" * 20, "9" * 5000]  # past PostgreSQL's integer, SQLite's, Python's limit
 HUGE_ID_NAMES = ["2**31", "20-digits", "5000-digits"]
 
 
 @ON_BOTH_ENGINES
-@pytest.mark.steps(3, 4)
+@pytest.mark.steps(2, 3, 4)
 @pytest.mark.parametrize("sub", HUGE_IDS, ids=HUGE_ID_NAMES)
 def test_a_signed_token_whose_sub_is_out_of_range_answers_401(app, client, sub):
     response = client.get("/me", headers=bearer(forge(claims_for(sub), app.config["JWT_SECRET_KEY"])))
@@ -609,7 +609,7 @@ def test_a_signed_session_whose_user_id_is_out_of_range_is_logged_out(app, clien
 
 
 @ON_BOTH_ENGINES
-@pytest.mark.steps(3, 4)
+@pytest.mark.steps(2, 3, 4)
 @pytest.mark.parametrize("method", ["POST", "PATCH"])
 def test_a_disallowed_method_on_a_todo_id_past_the_range_answers_json_not_500(client, method):
     """Found by the fuzzer: with a route converter capped by `max`, Werkzeug raised
@@ -622,7 +622,7 @@ def test_a_disallowed_method_on_a_todo_id_past_the_range_answers_json_not_500(cl
 
 
 @ON_BOTH_ENGINES
-@pytest.mark.steps(3, 4)
+@pytest.mark.steps(2, 3, 4)
 @pytest.mark.parametrize("todo_id", HUGE_IDS, ids=HUGE_ID_NAMES)
 def test_a_todo_id_past_any_database_integer_answers_404(client, account, todo_id):
     response = client.get(f"/todos/{todo_id}", headers=account.bearer())

@@ -8,10 +8,8 @@ import os
 import subprocess
 import time
 
-import flask_restful
 import jwt as pyjwt
 import pytest
-from flask_jwt_extended import jwt_required
 from server import FLASK, flask_run, request
 
 STRONG = "k" * 32  # long enough; randomness is not what these tests are about
@@ -47,7 +45,7 @@ def test_token_is_signed_with_the_jwt_key_not_the_session_key(app, account):
 def test_token_lifetime_comes_from_the_environment(monkeypatch, make_app, step):
     monkeypatch.setenv("JWT_ACCESS_TOKEN_EXPIRES", "60")
     app = make_app()
-    from conftest import Account
+    from accounts import Account
 
     token = Account(app.test_client(), step).login()["access_token"]
     claims = pyjwt.decode(token, app.config["JWT_SECRET_KEY"], algorithms=["HS256"])
@@ -191,30 +189,6 @@ def test_a_missing_key_is_made_random_with_a_warning(make_app, caplog, name):
     assert any(name in w and "will not survive a restart" in w for w in warnings)
 
 
-@pytest.mark.parametrize(
-    "api_class, expected",
-    [
-        pytest.param(flask_restful.Api, 500, id="plain-flask-restful-answers-500"),
-        pytest.param(None, 401, id="the-steps-api-answers-401"),
-    ],
-)
-def test_token_errors_reach_the_client_as_401_with_testing_off(make_app, step_package, api_class, expected):
-    """Post mistake E3, reproduced and fixed: a protected Resource, called without a token."""
-    app = make_app()
-    assert not app.testing and not app.debug
-    api = (api_class or step_package.app.Api)(app)
-
-    class Probe(flask_restful.Resource):
-        @jwt_required()
-        def get(self):
-            return {"reached": True}
-
-    api.add_resource(Probe, "/probe")
-    response = app.test_client().get("/probe")
-    assert response.status_code == expected
-    assert set(response.json) == {"message"}
-
-
 @pytest.mark.server
 @pytest.mark.steps(1)
 def test_flask_run_serves_step1_over_http(step_dir, keys):
@@ -231,7 +205,7 @@ def test_flask_run_serves_step1_over_http(step_dir, keys):
 
 @pytest.mark.server
 def test_flask_app_option_finds_the_step_from_the_root(step_package, keys, step, tmp_path):
-    from conftest import STEPS, STEPS_ROOT
+    from steps import STEPS, STEPS_ROOT
 
     # A database of its own, not the learner's instance/ folder.
     env = {**os.environ, **keys, "DATABASE_URL": f"sqlite:///{tmp_path / 'routes.sqlite3'}"}

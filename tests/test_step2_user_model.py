@@ -265,7 +265,7 @@ def test_unknown_user_and_wrong_password_take_comparable_time(make_app, step):
 
     The two kinds of login take turns, and each keeps its fastest time: a busy machine slows
     single requests, not the least a request needs."""
-    from conftest import Account
+    from accounts import Account
 
     app = make_app(PASSWORD_HASH_MEMORY_KIB=None, PASSWORD_HASH_TIME_COST=None)
     client = app.test_client()
@@ -288,6 +288,204 @@ def test_the_demo_account_of_step1_is_gone(client):
     assert response.status_code == 401
 
 
+# --- GET /me: the token checked by hand (step 2), by @jwt_required() (steps 3-4) -------------
+
+INVALID = 'Bearer error="invalid_token"'
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_me_answers_the_tokens_user_with_its_id_and_name(client, account):
+    response = client.get("/me", headers=account.bearer())
+    assert response.status_code == 200
+    assert response.json == {"id": account.id, "username": account.username}
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": ""}, {"Authorization": "Basic abc"}, {"Authorization": "bearer abc"}],
+    ids=["none", "empty", "basic", "lowercase-scheme"],
+)
+def test_me_without_a_bearer_token_answers_401_bearer(client, headers):
+    response = client.get("/me", headers=headers)
+    assert response.status_code == 401 and set(response.json) == {"message"}
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+def bad_tokens(app, account, models):
+    """Tokens that must not name anyone: {name: the Authorization header's value}."""
+    good = account.login()["access_token"]
+    with app.app_context():
+        user = models.db.session.get(models.User, account.id)
+        expired = user.generate_jwt(expires_in=timedelta(seconds=-1))
+        refresh = forged(app, user, type="refresh")
+    header, payload, signature = good.split(".")
+    claims = pyjwt.decode(good, options={"verify_signature": False})
+    return {
+        "garbage": "Bearer abc",
+        "three-parts-of-garbage": "Bearer a.b.c",
+        "expired": f"Bearer {expired}",
+        "foreign-key": f"Bearer {pyjwt.encode(claims, 'another key, of 32 bytes or more!!')}",
+        "bad-signature": f"Bearer {header}.{payload}.{signature[:-4]}AAAA",
+        "alg-none": f"Bearer {b64({'alg': 'none', 'typ': 'JWT'})}.{payload}.",
+        "refresh-type": f"Bearer {refresh}",
+        "no-token": "Bearer",
+        "two-tokens": f"Bearer {good} {good}",
+    }
+
+
+def test_me_with_a_bad_token_answers_401_invalid_token(app, client, account, models):
+    for name, header in bad_tokens(app, account, models).items():
+        response = client.get("/me", headers={"Authorization": header})
+        assert response.status_code == 401, name
+        assert set(response.json) == {"message"}, name
+        assert response.headers["WWW-Authenticate"] == INVALID, name
+
+
+def test_me_of_a_deleted_user_answers_401_invalid_token(app, client, account, models):
+    headers = account.bearer()
+    with app.app_context():
+        models.db.session.delete(models.db.session.get(models.User, account.id))
+        models.db.session.commit()
+    response = client.get("/me", headers=headers)
+    assert response.status_code == 401 and response.headers["WWW-Authenticate"] == INVALID
+
+
+@pytest.mark.steps(2)  # step 3 swaps this hand check for @jwt_required()
+def test_me_checks_the_token_with_the_models_own_verify_jwt(client, account, models, monkeypatch):
+    token = account.login()["access_token"]
+    checked = []
+    verify_jwt = models.User.verify_jwt
+
+    def spy(given):
+        checked.append(given)
+        return verify_jwt(given)
+
+    monkeypatch.setattr(models.User, "verify_jwt", staticmethod(spy))
+    assert client.get("/me", headers=bearer(token)).status_code == 200
+    assert client.get("/me", headers=bearer("abc")).status_code == 401
+    assert checked == [token, "abc"]
+
+
+def test_tokens_use_the_configured_algorithm_everywhere(make_app, step):
+    """One source of truth: JWT_ALGORITHM signs the tokens login answers, and checks them."""
+    from accounts import Account
+
+    client = make_app(JWT_ALGORITHM="HS512").test_client()
+    token = Account(client, step).login()["access_token"]
+    assert pyjwt.get_unverified_header(token)["alg"] == "HS512"
+    assert client.get("/me", headers=bearer(token)).status_code == 200
+    claims = pyjwt.decode(token, options={"verify_signature": False})
+    key = client.application.config["JWT_SECRET_KEY"]
+    hs256 = pyjwt.encode(claims, key, algorithm="HS256")  # the right key, another algorithm
+    assert client.get("/me", headers=bearer(hs256)).status_code == 401
+
+
+# --- The to-dos: each user sees only their own, behind the same check as /me --------------
+
+
+@pytest.fixture
+def alice(account):
+    return account.bearer()
+
+
+def test_todos_need_a_token(client):
+    for method, path in [
+        ("get", "/todos"),
+        ("post", "/todos"),
+        ("get", "/todos/1"),
+        ("put", "/todos/1"),
+        ("delete", "/todos/1"),
+    ]:
+        response = getattr(client, method)(path)
+        assert response.status_code == 401, (method, path)
+        assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+def test_todo_lifecycle(client, alice):
+    assert client.get("/todos", headers=alice).json == []
+    created = client.post("/todos", json={"title": "write tests"}, headers=alice)
+    assert created.status_code == 201
+    todo = created.json
+    assert todo == {"id": todo["id"], "title": "write tests", "done": False}
+    assert client.get("/todos", headers=alice).json == [todo]
+    assert client.get(f"/todos/{todo['id']}", headers=alice).json == todo
+
+    done = client.put(f"/todos/{todo['id']}", json={"done": True}, headers=alice)
+    assert done.status_code == 200 and done.json == {**todo, "done": True}
+    renamed = client.put(
+        f"/todos/{todo['id']}", json={"title": "write more tests", "done": False}, headers=alice
+    )
+    assert renamed.json == {**todo, "title": "write more tests"}
+
+    deleted = client.delete(f"/todos/{todo['id']}", headers=alice)
+    assert deleted.status_code == 204 and deleted.data == b""
+    assert client.get(f"/todos/{todo['id']}", headers=alice).status_code == 404
+    assert client.get("/todos", headers=alice).json == []
+
+
+def test_another_users_todo_answers_exactly_like_a_missing_one(client, alice, make_account):
+    bob = make_account("bob").bearer()
+    todo_id = client.post("/todos", json={"title": "alice's"}, headers=alice).json["id"]
+    missing_id = todo_id + 1000
+    for method, body in [("get", None), ("put", {"done": True}), ("delete", None)]:
+        theirs = getattr(client, method)(f"/todos/{todo_id}", json=body, headers=bob)
+        missing = getattr(client, method)(f"/todos/{missing_id}", json=body, headers=bob)
+        assert theirs.status_code == missing.status_code == 404
+        assert theirs.json == missing.json == {"message": "No such to-do."}
+    assert client.get("/todos", headers=bob).json == []
+    assert client.get(f"/todos/{todo_id}", headers=alice).json["done"] is False
+
+
+@pytest.mark.parametrize("path", ["/todos/abc", "/todos/-1", "/todos/99999999999999999999999", "/todos/1.5"])
+def test_a_todo_id_that_is_not_a_small_whole_number_answers_404(client, alice, path):
+    response = client.get(path, headers=alice)
+    assert response.status_code == 404 and set(response.json) == {"message"}
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ({}, "'title' is required and must be a string."),
+        ({"title": ""}, "'title' must be 1 to 200 characters, not only spaces."),
+        ({"title": "   "}, "'title' must be 1 to 200 characters, not only spaces."),
+        ({"title": "t" * 201}, "'title' must be 1 to 200 characters, not only spaces."),
+        ({"title": 5}, "'title' is required and must be a string."),
+        ({"title": "ok", "done": True}, "Unknown field: a new to-do has only a 'title'; it starts not done."),
+        ({"title": "ok", "owner": 2}, "Unknown field: a new to-do has only a 'title'; it starts not done."),
+        ([], "The body must be a JSON object, sent with Content-Type: application/json."),
+    ],
+)
+def test_create_todo_bad_input_answers_400_and_stores_nothing(client, alice, body, message):
+    response = client.post("/todos", json=body, headers=alice)
+    assert response.status_code == 400 and response.json == {"message": message}
+    assert client.get("/todos", headers=alice).json == []
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ({}, "Send 'title', 'done' or both."),
+        ({"done": 1}, "'done' must be true or false."),
+        ({"title": None}, "'title' is required and must be a string."),
+        ({"title": ""}, "'title' must be 1 to 200 characters, not only spaces."),
+        ({"id": 7}, "Unknown field: a to-do has only 'title' and 'done'."),
+    ],
+)
+def test_update_todo_bad_input_answers_400_and_changes_nothing(client, alice, body, message):
+    todo = client.post("/todos", json={"title": "keep me"}, headers=alice).json
+    response = client.put(f"/todos/{todo['id']}", json=body, headers=alice)
+    assert response.status_code == 400 and response.json == {"message": message}
+    assert client.get(f"/todos/{todo['id']}", headers=alice).json == todo
+
+
+def test_todo_titles_keep_unicode(client, alice):
+    todo = client.post("/todos", json={"title": "세션 정리 ✓"}, headers=alice).json
+    assert client.get(f"/todos/{todo['id']}", headers=alice).json["title"] == "세션 정리 ✓"
+
+
 @pytest.mark.server
 @pytest.mark.steps(2)
 def test_flask_run_serves_register_and_login_over_http(step_dir, keys, tmp_path):
@@ -301,4 +499,11 @@ def test_flask_run_serves_register_and_login_over_http(step_dir, keys, tmp_path)
         assert login.status == 200
         claims = pyjwt.decode(login.json["access_token"], keys["JWT_SECRET_KEY"], algorithms=["HS256"])
         assert claims["sub"] == str(created.json["id"])
+        me = request("GET", base + "/me", headers=bearer(login.json["access_token"]))
+        assert me.status == 200 and me.json == {"id": created.json["id"], "username": "bob"}
+        garbage = request("GET", base + "/me", headers=bearer("abc"))
+        assert garbage.status == 401 and set(garbage.json) == {"message"}
+        assert garbage.headers["WWW-Authenticate"] == INVALID
+        missing = request("GET", base + "/me")
+        assert missing.status == 401 and missing.headers["WWW-Authenticate"] == "Bearer"
     assert (tmp_path / "served.sqlite3").exists()

@@ -4,11 +4,15 @@ The JWT cases J1-J19 of the attack catalog run against GET /me (J16 and J17 also
 POST /refresh), each its own test. Every app here runs with TESTING off.
 """
 
+import importlib
 import socket
 import time
 
+import flask_restful
 import jwt as pyjwt
 import pytest
+import redis
+from probes import JwtProbe
 from server import flask_run, request
 from tokens import ATTACKER_PUBLIC_KEY, b64url, bearer, claims_for, forge, unb64url
 
@@ -56,7 +60,7 @@ def test_me_answers_the_tokens_user(client, tokens, account):
 
 def test_refresh_answers_a_new_access_token_that_works(client, key, tokens):
     response = client.post("/refresh", headers=bearer(tokens["refresh_token"]))
-    assert response.status_code == 200 and set(response.json) == {"access_token"}
+    assert response.status_code == 200 and set(response.json) == {"access_token", "refresh_token"}
     fresh = response.json["access_token"]
     assert pyjwt.decode(fresh, key, algorithms=["HS256"])["type"] == "access"
     assert client.get("/me", headers=bearer(fresh)).status_code == 200
@@ -72,10 +76,11 @@ def test_logout_revokes_the_access_token_it_is_called_with(client, tokens):
 
 def test_logout_with_the_refresh_token_revokes_it(client, tokens):
     assert client.post("/logout", headers=bearer(tokens["refresh_token"])).status_code == 204
+    assert client.get("/me", headers=bearer(tokens["access_token"])).status_code == 200
+    # Sent again, a revoked refresh token ends its whole login (rotation, RFC 9700 §4.14.2).
     assert_invalid(
         client.post("/refresh", headers=bearer(tokens["refresh_token"])), "The token has been revoked."
     )
-    assert client.get("/me", headers=bearer(tokens["access_token"])).status_code == 200
 
 
 def test_logout_twice_with_one_token_answers_401_the_second_time(client, tokens):
@@ -116,6 +121,30 @@ def test_revoked_tokens_are_kept_until_they_expire_then_pruned(app, client, toke
         kept = models.db.session.scalars(models.db.select(models.RevokedToken)).all()
         access_claims = pyjwt.decode(tokens["access_token"], options={"verify_signature": False})
         assert [(row.jti, row.expires_at) for row in kept] == [(access_claims["jti"], access_claims["exp"])]
+
+
+# --- E3: token errors reach the client as 401 under Flask-RESTful ------------------------
+
+
+@pytest.mark.parametrize(
+    "api_class, expected",
+    [
+        pytest.param(flask_restful.Api, 500, id="plain-flask-restful-answers-500"),
+        pytest.param(None, 401, id="the-steps-api-answers-401"),
+    ],
+)
+def test_token_errors_reach_the_client_as_401_with_testing_off(make_app, step_package, api_class, expected):
+    """Post mistake E3, reproduced and fixed: a protected Resource, called without a token.
+    Step 3 is where a Resource first uses Flask-JWT-Extended's decorators, so the step's own
+    Api class (app.py) arrives here."""
+    app = make_app()
+    assert not app.testing and not app.debug
+    api = (api_class or step_package.app.Api)(app)
+
+    api.add_resource(JwtProbe, "/probe")
+    response = app.test_client().get("/probe")
+    assert response.status_code == expected
+    assert set(response.json) == {"message"}
 
 
 # --- J1-J19 against GET /me --------------------------------------------------------------
@@ -283,107 +312,54 @@ def test_a_valid_forged_token_with_the_real_key_passes(client, account, key):
     assert response.status_code == 200 and response.json["id"] == account.id
 
 
-# --- The to-dos ----------------------------------------------------------------------------
+# --- Where the revoked tokens live (TOKEN_BLOCKLIST) ------------------------------------------
 
 
-@pytest.fixture
-def alice(account):
-    return account.bearer()
+def step_models(app):
+    return importlib.import_module(app.import_name.rsplit(".", 1)[0]).models
 
 
-def test_todos_need_a_token(client):
-    for method, path in [
-        ("get", "/todos"),
-        ("post", "/todos"),
-        ("get", "/todos/1"),
-        ("put", "/todos/1"),
-        ("delete", "/todos/1"),
-    ]:
-        response = getattr(client, method)(path)
-        assert response.status_code == 401, (method, path)
-        assert response.headers["WWW-Authenticate"] == "Bearer"
+def revoked_rows(app):
+    models = step_models(app)
+    with app.app_context():
+        return models.db.session.query(models.RevokedToken).count()
 
 
-def test_todo_lifecycle(client, alice):
-    assert client.get("/todos", headers=alice).json == []
-    created = client.post("/todos", json={"title": "write tests"}, headers=alice)
-    assert created.status_code == 201
-    todo = created.json
-    assert todo == {"id": todo["id"], "title": "write tests", "done": False}
-    assert client.get("/todos", headers=alice).json == [todo]
-    assert client.get(f"/todos/{todo['id']}", headers=alice).json == todo
+def test_the_redis_blocklist_holds_a_logout_until_the_token_expires(make_app, redis_url, step):
+    """REDIS_URL set and TOKEN_BLOCKLIST unset: the logged-out tokens live in Redis, shared by
+    every process, and each key expires with its token."""
+    from accounts import Account
 
-    done = client.put(f"/todos/{todo['id']}", json={"done": True}, headers=alice)
-    assert done.status_code == 200 and done.json == {**todo, "done": True}
-    renamed = client.put(
-        f"/todos/{todo['id']}", json={"title": "write more tests", "done": False}, headers=alice
-    )
-    assert renamed.json == {**todo, "title": "write more tests"}
-
-    deleted = client.delete(f"/todos/{todo['id']}", headers=alice)
-    assert deleted.status_code == 204 and deleted.data == b""
-    assert client.get(f"/todos/{todo['id']}", headers=alice).status_code == 404
-    assert client.get("/todos", headers=alice).json == []
+    app = make_app(REDIS_URL=redis_url)
+    assert app.config["TOKEN_BLOCKLIST"] == "redis"
+    client = app.test_client()
+    tokens = Account(client, step).login()
+    assert client.post("/logout", headers=bearer(tokens["access_token"])).status_code == 204
+    with redis.Redis.from_url(redis_url) as store:
+        [key] = store.keys("revoked-token:*")
+        assert 0 < store.ttl(key) <= 15 * 60
+    assert_invalid(client.get("/me", headers=bearer(tokens["access_token"])), "The token has been revoked.")
+    assert revoked_rows(app) == 0
 
 
-def test_another_users_todo_answers_exactly_like_a_missing_one(client, alice, make_account):
-    bob = make_account("bob").bearer()
-    todo_id = client.post("/todos", json={"title": "alice's"}, headers=alice).json["id"]
-    missing_id = todo_id + 1000
-    for method, body in [("get", None), ("put", {"done": True}), ("delete", None)]:
-        theirs = getattr(client, method)(f"/todos/{todo_id}", json=body, headers=bob)
-        missing = getattr(client, method)(f"/todos/{missing_id}", json=body, headers=bob)
-        assert theirs.status_code == missing.status_code == 404
-        assert theirs.json == missing.json == {"message": "No such to-do."}
-    assert client.get("/todos", headers=bob).json == []
-    assert client.get(f"/todos/{todo_id}", headers=alice).json["done"] is False
+def test_token_blocklist_database_keeps_them_in_the_database_even_with_redis(make_app, redis_url, step):
+    from accounts import Account
+
+    app = make_app(REDIS_URL=redis_url, TOKEN_BLOCKLIST="database")
+    client = app.test_client()
+    tokens = Account(client, step).login()
+    assert client.post("/logout", headers=bearer(tokens["access_token"])).status_code == 204
+    with redis.Redis.from_url(redis_url) as store:
+        assert store.keys("revoked-token:*") == []
+    assert revoked_rows(app) == 1
+    assert_invalid(client.get("/me", headers=bearer(tokens["access_token"])), "The token has been revoked.")
 
 
-@pytest.mark.parametrize("path", ["/todos/abc", "/todos/-1", "/todos/99999999999999999999999", "/todos/1.5"])
-def test_a_todo_id_that_is_not_a_small_whole_number_answers_404(client, alice, path):
-    response = client.get(path, headers=alice)
-    assert response.status_code == 404 and set(response.json) == {"message"}
-
-
-@pytest.mark.parametrize(
-    "body, message",
-    [
-        ({}, "'title' is required and must be a string."),
-        ({"title": ""}, "'title' must be 1 to 200 characters, not only spaces."),
-        ({"title": "   "}, "'title' must be 1 to 200 characters, not only spaces."),
-        ({"title": "t" * 201}, "'title' must be 1 to 200 characters, not only spaces."),
-        ({"title": 5}, "'title' is required and must be a string."),
-        ({"title": "ok", "done": True}, "Unknown field: a new to-do has only a 'title'; it starts not done."),
-        ({"title": "ok", "owner": 2}, "Unknown field: a new to-do has only a 'title'; it starts not done."),
-        ([], "The body must be a JSON object, sent with Content-Type: application/json."),
-    ],
-)
-def test_create_todo_bad_input_answers_400_and_stores_nothing(client, alice, body, message):
-    response = client.post("/todos", json=body, headers=alice)
-    assert response.status_code == 400 and response.json == {"message": message}
-    assert client.get("/todos", headers=alice).json == []
-
-
-@pytest.mark.parametrize(
-    "body, message",
-    [
-        ({}, "Send 'title', 'done' or both."),
-        ({"done": 1}, "'done' must be true or false."),
-        ({"title": None}, "'title' is required and must be a string."),
-        ({"title": ""}, "'title' must be 1 to 200 characters, not only spaces."),
-        ({"id": 7}, "Unknown field: a to-do has only 'title' and 'done'."),
-    ],
-)
-def test_update_todo_bad_input_answers_400_and_changes_nothing(client, alice, body, message):
-    todo = client.post("/todos", json={"title": "keep me"}, headers=alice).json
-    response = client.put(f"/todos/{todo['id']}", json=body, headers=alice)
-    assert response.status_code == 400 and response.json == {"message": message}
-    assert client.get(f"/todos/{todo['id']}", headers=alice).json == todo
-
-
-def test_todo_titles_keep_unicode(client, alice):
-    todo = client.post("/todos", json={"title": "세션 정리 ✓"}, headers=alice).json
-    assert client.get(f"/todos/{todo['id']}", headers=alice).json["title"] == "세션 정리 ✓"
+def test_a_wrong_token_blocklist_stops_the_app(make_app):
+    with pytest.raises(ValueError, match="TOKEN_BLOCKLIST must be database or redis, not 'memcached'"):
+        make_app(TOKEN_BLOCKLIST="memcached")
+    with pytest.raises(ValueError, match="TOKEN_BLOCKLIST=redis needs REDIS_URL"):
+        make_app(TOKEN_BLOCKLIST="redis")
 
 
 @pytest.mark.server

@@ -192,7 +192,7 @@ def test_s1_cookie_flags_after_login(client, alice):
 
 @cookie_only
 def test_s1_secure_is_turned_off_only_by_the_environment(monkeypatch, make_app, step):
-    from conftest import Account
+    from accounts import Account
 
     monkeypatch.setenv("SESSION_COOKIE_SECURE", "0")
     client = make_app().test_client()
@@ -456,21 +456,6 @@ def test_an_unknown_session_backend_stops_the_app(make_app):
 def test_the_redis_backend_needs_redis_url(make_app):
     with pytest.raises(ValueError, match="needs REDIS_URL"):
         make_app(SESSION_BACKEND="redis")
-
-
-@pytest.mark.parametrize("session_backend", ["cookie"], indirect=True)
-def test_with_redis_url_the_token_blocklist_lives_in_redis_and_expires_with_the_token(make_app, redis_url, step):
-    from conftest import Account
-
-    app = make_app(REDIS_URL=redis_url)
-    client = app.test_client()
-    tokens = Account(client, step).login()
-    assert client.post("/logout", headers={"Authorization": f"Bearer {tokens['access_token']}"}).status_code == 204
-    with redis.Redis.from_url(redis_url) as store:
-        [key] = store.keys("revoked-token:*")
-        assert 0 < store.ttl(key) <= 15 * 60
-    response = client.get("/me", headers={"Authorization": f"Bearer {tokens['access_token']}"})
-    assert response.status_code == 401 and response.json == {"message": "The token has been revoked."}
 
 
 @pytest.mark.server

@@ -19,8 +19,8 @@ Only the reference steps are maintained. In their code, an exercise is a marked 
     # END EXERCISE
 
 exercises.toml says which step each exercise belongs to, which tests check it, and a hint.
-A step folder is a copy of the one before plus one concept, so it also holds the blocks of
-earlier steps: those keep their code and lose only their marker lines.
+A step folder marks only its own exercises: code kept from an earlier step is plain code
+(tests/test_exercises.py checks it).
 """
 
 import argparse
