@@ -426,7 +426,8 @@ def run_all(tmp_path_factory, scaffolds):
                         for n in collected
                         if any(tool.selects(t, n) for t in ALONGSIDE.get(cut[-1]["name"], []))
                     ]
-            without.append((cut, pool.submit(tool.run_tests, STEPS, into, tests)))
+            # Traced: the tests of the exercises cut (which fail, and must say why) only.
+            without.append((cut, pool.submit(tool.run_tests, STEPS, into, tests, trace=ids_of(cut, collected))))
         reference = pool.submit(tool.run_tests, STEPS, ROOT, ids_of(EXERCISES, collected), trace=False)
         # And with the reference imported before the tests' conftest: the run stops, loudly.
         plugin = tmp_path_factory.mktemp("shadow")

@@ -15,7 +15,8 @@ Set by `check` in the environment:
   EXERCISE_REPORT   the folder for the JSON files
   EXERCISE_REGIONS  a JSON file {exercise name: [file, first line, last line]} in the workspace
   EXERCISE_GATE     "1": run only the tests that apply to a step (those taking the `step` fixture)
-  EXERCISE_TRACE    "1": record `reached`, and the NotImplementedErrors caught after they were raised
+  EXERCISE_TRACE    "1": record `reached`, and the NotImplementedErrors caught after they were raised;
+                    or a JSON file [node id, ...]: so, for those tests only
 """
 
 import json
@@ -44,7 +45,8 @@ SERVER_LOGS = Path(REPORT or ".", f"server-logs-{os.environ.get('PYTEST_XDIST_WO
 os.environ["EXERCISE_SERVER_LOGS"] = str(SERVER_LOGS)
 # Tracing calls costs about half the tests' time again: the gate runs without, then again with
 # it for the tests that failed.
-TRACE = os.environ.get("EXERCISE_TRACE") == "1"
+TRACE = os.environ.get("EXERCISE_TRACE", "0")
+TRACED = set(json.loads(Path(TRACE).read_text())) if TRACE not in ("0", "1") else set()
 # `File "/path/x.py", line 12, in name` in a traceback printed by another process.
 FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<function>\S+)')
 LAST_LINE = re.compile(r"^(?P<type>[\w.]+)(: (?P<message>.*))?$")
@@ -164,12 +166,13 @@ def pytest_runtest_protocol(item, nextitem):
     unwritten.clear()
     server_errors()  # forget those of an earlier test
     previous = sys.gettrace()
-    if TRACE:
+    tracing = TRACE == "1" or item.nodeid in TRACED
+    if tracing:
         sys.settrace(trace)
     try:
         return (yield)
     finally:
-        if TRACE:
+        if tracing:
             sys.settrace(previous)
         logging.getLogger().removeHandler(handler)
         entry = results.setdefault(item.nodeid, {"outcome": "passed", "message": "", "errors": []})
