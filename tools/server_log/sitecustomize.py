@@ -9,18 +9,21 @@ import sys
 import traceback
 from pathlib import Path
 
+logged = logging.Logger.handle
 
-class ServerLog(logging.Handler):
-    def emit(self, record):
-        # The test process reads its own exceptions directly (see exercise_report.py).
-        if not record.exc_info or "pytest" in sys.modules:
-            return
+
+def handle(logger, record):
+    """Logger.handle, which every logger calls with each record it keeps. Not a handler: one on
+    the root logger would change what the server prints (Flask skips its own handler when it
+    finds one, and Python's last-resort output of warnings goes once any handler exists)."""
+    # The test process reads its own exceptions directly (see exercise_report.py).
+    if record.exc_info and record.levelno >= logging.ERROR and "pytest" not in sys.modules:
         folder = Path(os.environ["EXERCISE_SERVER_LOGS"])
         folder.mkdir(exist_ok=True)
         with open(folder / f"{os.getpid()}.log", "a", encoding="utf-8") as log:
             log.write("".join(traceback.format_exception(*record.exc_info)) + "\n\f\n")
+    return logged(logger, record)
 
 
 if os.environ.get("EXERCISE_SERVER_LOGS"):
-    # At ERROR, so Flask still adds its own handler (it looks for one at the logger's level).
-    logging.getLogger().addHandler(ServerLog(logging.ERROR))
+    logging.Logger.handle = handle
