@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-requirements
 STEP_DIRS := $(sort $(wildcard step[0-9]_*))
 STEP_DIR  := $(if $(STEP),$(wildcard step$(STEP)_*),$(lastword $(STEP_DIRS)))
 
-.PHONY: install run test unit lint exercise check hint notebooks fuzz bench
+.PHONY: install run test unit lint exercise check hint watch notebooks fuzz bench
 
 install: $(STAMP)
 
@@ -62,11 +62,21 @@ unit: $(STAMP)
 exercise: $(STAMP)
 	$(BIN)/python tools/exercises.py new $(STEP)
 
+# `check` and `hint` say what is wrong themselves: make's "*** [Makefile:N: check] Error 1"
+# after that would read like a crash. So when they fail, the recipe stops make with SIGINT,
+# which make and the shell report with no banner, and exits 0 so make adds none (after make's
+# SIGINT handler has begun to wait for it: exiting sooner races make's own wait): `make check`
+# still fails (status 130) for a script. `python tools/exercises.py check N` gives the tool's
+# own status: 1 while something is left to do, 2 without a workspace.
 check: $(STAMP)
-	$(BIN)/python tools/exercises.py check $(STEP)
+	@$(BIN)/python tools/exercises.py check $(STEP) || { kill -INT $$PPID; sleep 0.5; exit 0; }
 
 hint: $(STAMP)
-	$(BIN)/python tools/exercises.py hint $(STEP)
+	@$(BIN)/python tools/exercises.py hint $(STEP) || { kill -INT $$PPID; sleep 0.5; exit 0; }
+
+# `check` again each time a file of the workspace changes; Ctrl-C stops it.
+watch: $(STAMP)
+	@$(BIN)/python tools/exercises.py watch $(STEP)
 
 # JupyterLab on notebooks/, for the instructor.
 notebooks: $(STAMP)

@@ -9,6 +9,8 @@ test starts with none of the environment variables a step reads.
 
 import gc
 import importlib
+import importlib.abc
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -24,6 +26,40 @@ STEPS = {
 }
 STEPS_ROOT = (ROOT / os.environ.get("STEPS_FROM", ".")).resolve()
 sys.path.insert(0, str(STEPS_ROOT))
+
+
+class StepFinder(importlib.abc.MetaPathFinder):
+    """Finds each step package in STEPS_ROOT, first, whatever sys.path holds: a module that puts
+    the repository root ahead on sys.path cannot swap a learner's copy for the reference."""
+
+    def find_spec(self, name, path=None, target=None):
+        init = STEPS_ROOT / name / "__init__.py"
+        if name in STEPS.values() and init.is_file():
+            return importlib.util.spec_from_file_location(name, init)
+        return None
+
+
+sys.meta_path.insert(0, StepFinder())
+checked_steps = set()
+
+
+def load_step(name):
+    """The step package, or a loud error when it (or a module of it) was loaded from elsewhere,
+    by something imported before this plugin: its tests would check the wrong copy."""
+    package = importlib.import_module(name)
+    if name in checked_steps:
+        return package
+    for module_name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if (module_name == name or module_name.startswith(name + ".")) and file:
+            if not Path(file).resolve().is_relative_to(STEPS_ROOT / name):
+                raise pytest.UsageError(
+                    f"{module_name} was imported from {file}, not from {STEPS_ROOT / name}: "
+                    "something imported it before the tests' step loading, so these tests would "
+                    "check the wrong copy. Import step packages only through the step_package fixture."
+                )
+    checked_steps.add(name)  # its modules load from its folder from now on
+    return package
 
 OTHER_STEPS = "other-steps"  # the id of a test left with no step to run on
 
@@ -110,7 +146,7 @@ def pytest_report_header(config):
 
 @pytest.fixture
 def step_package(step):
-    return importlib.import_module(STEPS[step])
+    return load_step(STEPS[step])
 
 
 @pytest.fixture
@@ -123,7 +159,7 @@ def pytest_collection_finish(session):
     collector runs often and scans the libraries imported at start-up each time (a sixth of
     the suite's time). Freeze what exists now out of its sight, and let it run less often."""
     for step in selected_steps(session.config):
-        importlib.import_module(STEPS[step])
+        load_step(STEPS[step])  # a copy loaded from elsewhere stops the run here, loudly
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)

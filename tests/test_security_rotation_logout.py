@@ -17,7 +17,7 @@ import jwt as pyjwt
 import pytest
 import redis
 import sqlalchemy
-from conftest import Account
+from accounts import Account
 from server import flask_run, request
 from tokens import bearer
 

@@ -3,9 +3,13 @@
     python tools/exercises.py new N      write exercises/stepN_*/, step N with its exercises cut out
     python tools/exercises.py check N    run their tests, say how many pass and what to do next
     python tools/exercises.py hint N     the hint for the next exercise to do
+    python tools/exercises.py watch N    check again whenever a file of the workspace changes
 
-(`make exercise|check|hint STEP=N` run these.) `new --into DIR` writes elsewhere and `--only NAME`
-cuts only that exercise; `check --from DIR` and `hint --from DIR` read from there.
+(`make exercise|check|hint|watch STEP=N` run these.) Once every exercise's own tests pass, `check`
+runs the step's whole suite on the workspace, as `make test` would, and says "Well done" only
+if all of it passes; when a test fails, it names the exercise whose code the test reached.
+`new --into DIR` writes elsewhere and `--only NAME` cuts only that exercise; `check`, `hint` and
+`watch --from DIR` read from there.
 
 Only the reference steps are maintained. In their code, an exercise is a marked block:
 
@@ -20,6 +24,8 @@ A step folder marks only its own exercises: code kept from an earlier step is pl
 """
 
 import argparse
+import ast
+import json
 import os
 import re
 import shutil
@@ -28,7 +34,6 @@ import sys
 import tempfile
 import textwrap
 import tomllib
-import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 from typing import NamedTuple
 
@@ -38,15 +43,31 @@ MARKER = re.compile(r"#\s*(BEGIN|END)\s+EXERCISE")
 BEGIN = re.compile(r"^(?P<indent>\s*)# BEGIN EXERCISE (?P<name>\w+): (?P<text>.*)$")
 END = re.compile(r"^\s*# END EXERCISE$")
 COMMENT = re.compile(r"^\s*#")
+TOOLS = Path(__file__).resolve().parent
 # -P keeps the repository root off sys.path, where it could shadow the workspace's packages.
-# xunit1: the JUnit report then names each test's file, which makes its node id again.
-# SQLite is enough to check an exercise: the PostgreSQL runs of the same tests add a server.
-PYTEST = [sys.executable, "-P", "-m", "pytest", "-q", "-p", "no:cacheprovider", "-o", "junit_family=xunit1"]
-PYTEST += ["-m", "not postgresql"]
-# The step tests use no third-party plugin, and loading them all (hypothesis, anyio, ...) costs
-# more than the tests. A step test that comes to need one must be given it here, say with
-# "-p", "pytest_redis.plugin" in PYTEST.
-PYTEST_ENV = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+# exercise_report (a plugin in tools/) records each test's outcome and which exercise it
+# reached; tools/server_log/ does the same for the flask run servers the tests start.
+PYTEST_ALONE = [sys.executable, "-P", "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+PYTEST = [*PYTEST_ALONE, "-p", "exercise_report"]
+# The quick loop, each exercise's own tests: SQLite is enough, and loading every third-party
+# plugin (hypothesis, xdist, ...) costs more than the tests. A listed test that comes to need
+# one must be given it here, say with "-p", "pytest_redis.plugin".
+QUICK = ["-m", "not postgresql"]
+QUICK_ENV = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+# The gate, every test that applies to the step: PostgreSQL and Redis where their servers are
+# installed, flask run, the fuzzer. Not the notebooks (they run the reference), the load test
+# (minutes) or the exercise tests. Two workers: much of it waits on servers.
+GATE = ["-m", "not notebook and not load and not exercises"]
+# EXERCISE_GATE_TESTS narrows the gate to some test files: for tests/test_exercises.py only,
+# which checks what the gate does, beside other processes, and must stay quick.
+GATE_TESTS = os.environ.get("EXERCISE_GATE_TESTS", "tests").split()
+GATE_ENV = {"EXERCISE_GATE": "1"}
+# EXERCISE_GATE_WORKERS=0 runs the gate in one process: tests/test_exercises.py does, as it
+# runs beside other processes already.
+GATE_WORKERS = os.environ.get("EXERCISE_GATE_WORKERS", "2")
+# After a failing gate, at most this many of its failures run again, traced, to name the
+# exercise they reach.
+RETRACED = 20
 
 
 class Block(NamedTuple):
@@ -61,7 +82,9 @@ class MarkerError(ValueError):
 
 
 def manifest():
-    return tomllib.loads((ROOT / "exercises.toml").read_text(encoding="utf-8"))["exercise"]
+    # EXERCISES_MANIFEST: another manifest, for tests/test_exercises.py only.
+    path = Path(os.environ.get("EXERCISES_MANIFEST", ROOT / "exercises.toml"))
+    return tomllib.loads(path.read_text(encoding="utf-8"))["exercise"]
 
 
 def exercises_of(step):
@@ -151,29 +174,102 @@ def shown(path):
     return path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else str(path)
 
 
-def run_tests(steps, steps_from, nodeids):
-    """Run the tests on these steps in one pytest process: {node id: (outcome, first line of
-    the failure)}. Outcomes are "passed", "failed" (in the test or a fixture) and "skipped"."""
+def enclosing_function(tree, line):
+    """The qualified name of the innermost function whose lines hold `line`, or None."""
+    found, path = None, []
+
+    def visit(node, names):
+        nonlocal found
+        for child in ast.iter_child_nodes(node):
+            inner = names
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                inner = [*names, child.name]
+                if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+                    if child.lineno <= line <= child.end_lineno:
+                        found = ".".join(inner)
+            visit(child, inner)
+
+    visit(tree, path)
+    return found
+
+
+def function_lines(tree, qualname):
+    """(first line, decorators included, and last line) of the function so named, or None."""
+
+    def visit(node, names):
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+                inner = [*names, child.name]
+                if ".".join(inner) == qualname and not isinstance(child, ast.ClassDef):
+                    first = min([child.lineno] + [d.lineno for d in child.decorator_list])
+                    return first, child.end_lineno
+                if found := visit(child, inner):
+                    return found
+        return None
+
+    return visit(tree, [])
+
+
+def regions(step, workspace):
+    """{exercise name: [file, first line, last line]}: where each exercise of the step is in
+    the workspace, as the function that holds its block in the reference. A function, not the
+    lines of the TODO: the learner may delete the TODO, and adds lines as they write."""
+    found = {}
+    for exercise in exercises_of(step):
+        reference = step_folder(step) / exercise["file"]
+        text = reference.read_text(encoding="utf-8")
+        block = next((b for b in blocks(text.split("\n"), reference) if b.name == exercise["name"]), None)
+        qualname = block and enclosing_function(ast.parse(text), block.begin + 1)
+        mine = workspace / exercise["file"]
+        if qualname and mine.is_file():
+            try:
+                lines = function_lines(ast.parse(mine.read_text(encoding="utf-8")), qualname)
+            except SyntaxError:
+                lines = None
+            if lines:
+                found[exercise["name"]] = [str(mine.resolve()), *lines]
+    return found
+
+
+def run_tests(steps, steps_from, nodeids, gate=False, trace=True, quick=True):
+    """Run tests on these steps in one pytest process: {node id: {"outcome", "message",
+    "errors", "reached"}} (see tools/exercise_report.py). With gate, `nodeids` are ignored:
+    every test that applies to the steps runs. Without quick, the tests run as the gate runs
+    them (every plugin, PostgreSQL too). `trace` may name the only tests to trace: it costs
+    about half their time again."""
+    steps_from = Path(steps_from).resolve()
     with tempfile.TemporaryDirectory() as tmp:
-        report = Path(tmp) / "report.xml"
-        options = [f"--step={step}" for step in steps] + [f"--junitxml={report}"]
-        command = [*PYTEST, *options, *dict.fromkeys(nodeids)]
-        env = {**os.environ, **PYTEST_ENV, "STEPS_FROM": str(Path(steps_from).resolve())}
+        where = {}
+        for step in steps:
+            where.update(regions(step, steps_from / step_folder(step).name))
+        (Path(tmp) / "regions.json").write_text(json.dumps(where))
+        if trace not in (True, False):
+            (Path(tmp) / "traced.json").write_text(json.dumps(sorted(trace)))
+        options = [f"--step={step}" for step in steps]
+        if gate:
+            options += GATE + GATE_TESTS + (["-n", GATE_WORKERS] if GATE_WORKERS != "0" else [])
+        else:
+            options += [*(QUICK if quick else []), *dict.fromkeys(nodeids)]
+        command = [*PYTEST, *options]
+        env = {
+            **os.environ,
+            **(GATE_ENV if gate else QUICK_ENV if quick else {}),
+            "EXERCISE_TRACE": str(int(trace)) if trace in (True, False) else str(Path(tmp) / "traced.json"),
+            "STEPS_FROM": str(steps_from),
+            "EXERCISE_REPORT": tmp,
+            "EXERCISE_REGIONS": str(Path(tmp) / "regions.json"),
+            "PYTHONPATH": os.pathsep.join(
+                [str(TOOLS), str(TOOLS / "server_log"), *filter(None, [os.environ.get("PYTHONPATH")])]
+            ),
+        }
         ran = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
-        if ran.returncode not in (0, 1) or not report.exists():  # 1 is "some tests failed"
+        reports = sorted(Path(tmp).glob("report-*.json"))
+        if ran.returncode not in (0, 1) or not reports:  # 1 is "some tests failed"
             last = (ran.stdout + ran.stderr).strip().split("\n")[-25:]  # where the cause is
             raise SystemExit("pytest could not run the tests:\n" + "\n".join(last))
         outcomes = {}
-        for case in ElementTree.parse(report).iter("testcase"):
-            # xunit1 gives the file; the classname is its dotted module, then any test classes.
-            file = Path(case.get("file")).as_posix()
-            classes = case.get("classname").split(".")[len(Path(file).with_suffix("").parts) :]
-            problems = case.findall("failure") + case.findall("error")  # error: in a fixture
-            if problems:
-                outcome, message = "failed", (problems[0].get("message") or "").strip().split("\n")[0]
-            else:
-                outcome, message = ("skipped" if case.find("skipped") is not None else "passed"), ""
-            outcomes["::".join([file, *classes, case.get("name")])] = (outcome, message)
+        for report in reports:
+            outcomes.update(json.loads(report.read_text()))
         return outcomes
 
 
@@ -183,11 +279,11 @@ def selects(fragment, nodeid):
 
 
 def verdict(exercise, outcomes):
-    """(passes, [(node id, message) of each failing test]): it passes when none of its tests
+    """(passes, [(node id, result) of each failing test]): it passes when none of its tests
     fails and at least one ran and passed."""
-    mine = {n: outcome for n, outcome in outcomes.items() if any(selects(t, n) for t in exercise["tests"])}
-    failures = [(nodeid, message) for nodeid, (outcome, message) in mine.items() if outcome == "failed"]
-    return not failures and any(outcome == "passed" for outcome, _ in mine.values()), failures
+    mine = {n: result for n, result in outcomes.items() if any(selects(t, n) for t in exercise["tests"])}
+    failures = [(nodeid, result) for nodeid, result in mine.items() if result["outcome"] == "failed"]
+    return not failures and any(r["outcome"] == "passed" for r in mine.values()), failures
 
 
 def progress(step, steps_from):
@@ -197,13 +293,42 @@ def progress(step, steps_from):
     return [(exercise, *verdict(exercise, outcomes)) for exercise in todo]
 
 
+def not_written(result, names):
+    """(name, file, line) when the test met the NotImplementedError of an exercise in `names`
+    still cut out: raised in the test, or logged by the app before it answered 500."""
+    for error in result["errors"]:
+        if error["type"] == "NotImplementedError" and error["message"] in names and error["frames"]:
+            file, line, _ = error["frames"][-1]
+            return error["message"], file, line
+    return None
+
+
+def blame(nodeid, result, step, places):
+    """The exercise of the step whose code a failing test reached, or None: the innermost one
+    an exception went through (`places` is regions()); else, of those it reached, the last
+    one called that lists the test; else the last one called before it failed."""
+    for error in result["errors"]:
+        for file, line, _ in reversed(error["frames"]):
+            for name, (region_file, first, last) in places.items():
+                if file == region_file and first <= line <= last:
+                    return name
+    exercises = {exercise["name"]: exercise for exercise in exercises_of(step)}
+    reached = [name for name in result["reached"] if name in exercises]
+    listing = [name for name in reached if any(selects(test, nodeid) for test in exercises[name]["tests"])]
+    return (listing or reached or [None])[-1]
+
+
 def where(exercise, workspace):
-    """file:line of the exercise's TODO in the workspace, or just the file once the TODO is gone."""
+    """file:line of the exercise's TODO in the workspace; once the TODO is gone, of the
+    function that holds it; else just the file."""
     path = workspace / exercise["file"]
     if path.exists():
         for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), 1):
             if f"# TODO({exercise['name']})" in line:
                 return f"{shown(path)}:{number}"
+        region = regions(exercise["step"], workspace).get(exercise["name"])
+        if region:
+            return f"{shown(path)}:{region[1]}"
     return shown(path)
 
 
@@ -219,7 +344,8 @@ def new(step, into, names):
 
 
 def check(step, source, verbose):
-    """The progress (when verbose) and the next exercise to do; 0 once every one passes."""
+    """The progress (when verbose) and the next exercise to do; once every exercise's own tests
+    pass, the step's whole suite. 0 once that passes too."""
     workspace = source / step_folder(step).name
     if not workspace.is_dir():
         print(f"No workspace {shown(workspace)}: run `make exercise STEP={step}` first.")
@@ -236,20 +362,102 @@ def check(step, source, verbose):
             print(f"  [{'x' if passes else ' '}] {exercise['name']}")
         print(f"{sum(passes for _, passes, _ in results)}/{len(results)} exercises pass")
     todo = [(exercise, failures) for exercise, passes, failures in results if not passes]
-    if not todo:
-        print(f"Every exercise of step {step} passes. Well done! Compare with {step_folder(step).name}/.")
+    if todo:
+        exercise, failures = todo[0]
+        if verbose:
+            print()
+        advise(step, source, exercise, failures, verbose)
+        return 1
+    if not verbose:  # `hint`: nothing left to hint at
+        print(f"Every exercise of step {step} passes its own tests: `make check STEP={step}` runs the rest.")
         return 0
-    exercise, failures = todo[0]
-    if verbose:
-        print()
-    print(f"Next: {exercise['name']}, at {where(exercise, workspace)}")
-    print(textwrap.fill(exercise["hint"], 100, initial_indent="Hint: ", subsequent_indent="      "))
-    if verbose and failures:
-        nodeid, message = failures[0]
-        more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
-        print(f"\nFailing: {nodeid}{more}\n    {message}")
-        print(f"All of it: STEPS_FROM={shown(source)} .venv/bin/pytest --step {step} '{nodeid}'")
+    print(f"\nNow every test of step {step}, on your copy (HTTP over flask run, a database and Redis")
+    print("where their servers are installed): the exercises' own tests do not check everything.")
+    outcomes = run_tests([step], source, [], gate=True, trace=False)
+    failures = [(nodeid, result) for nodeid, result in outcomes.items() if result["outcome"] == "failed"]
+    ran = sum(result["outcome"] != "skipped" for result in outcomes.values())
+    if not failures:
+        print(f"All {ran} pass. Step {step} is done: well done! Compare with {step_folder(step).name}/.")
+        return 0
+    print(f"{len(failures)} of {ran} fail.\n")
+    # Again, traced, to see which exercises they reach (a test that passes now keeps its failure).
+    again = run_tests([step], source, [nodeid for nodeid, _ in failures[:RETRACED]], quick=False)
+    failures = [(nodeid, again.get(nodeid, result)) for nodeid, result in failures]
+    failures = [(n, r if r["outcome"] == "failed" else outcomes[n]) for n, r in failures]
+    name, failures = culprit(step, workspace, failures)
+    if name is None:
+        print("They fail outside your exercises' code:")
+        show_failures(step, source, failures)
+        return 1
+    exercise = next(e for e in exercises_of(step) if e["name"] == name)
+    advise(step, source, exercise, failures, verbose, found_by="the step's other tests")
     return 1
+
+
+def culprit(step, workspace, failures):
+    """(exercise name or None, its failures): the exercise that most failing tests reach
+    (see blame); between equals, the first to do."""
+    places, blamed = regions(step, workspace), {}
+    for nodeid, result in failures:
+        blamed.setdefault(blame(nodeid, result, step, places), []).append((nodeid, result))
+    order = [exercise["name"] for exercise in exercises_of(step)]
+    name = min(blamed, key=lambda name: (name is None, -len(blamed[name]), order.index(name) if name else 0))
+    return name, blamed[name]
+
+
+def advise(step, source, exercise, failures, verbose, found_by=None):
+    """What to do next about an exercise whose tests fail: where, the hint, the failure."""
+    workspace = source / step_folder(step).name
+    names = {e["name"] for e in exercises_of(step)}
+    unwritten = next(filter(None, (not_written(result, names) for _, result in failures)), None)
+    if unwritten and unwritten[0] != exercise["name"]:  # a test of it reached another one
+        exercise = next(e for e in exercises_of(step) if e["name"] == unwritten[0])
+    print(f"Next: {exercise['name']}, at {where(exercise, workspace)}")
+    if unwritten:
+        name, file, line = unwritten
+        print(f"`{name}` is not written yet: {shown(file)}:{line} still raises NotImplementedError.")
+    elif found_by:
+        print(f"{found_by.capitalize()} find a problem in it.")
+    print(textwrap.fill(exercise["hint"], 100, initial_indent="Hint: ", subsequent_indent="      "))
+    if verbose and failures and not unwritten:
+        print()
+        show_failures(step, source, failures)
+
+
+def show_failures(step, source, failures):
+    nodeid, result = failures[0]
+    more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+    print(f"Failing: {nodeid}{more}\n    {result['message']}")
+    for error in result["errors"][:1]:  # what your code raised, say behind a 500
+        file, line, function = error["frames"][-1]
+        print(f"    {error['type']}: {error['message']}")
+        print(f"      from your code: {function}, {shown(file)}:{line}")
+    print(f"All of it: STEPS_FROM={shown(source)} .venv/bin/pytest --step {step} '{nodeid}'")
+
+
+def watch(step, source):
+    """`check` now and after every change to a .py file of the workspace, until Ctrl-C."""
+    import watchfiles
+
+    workspace = source / step_folder(step).name
+    if not workspace.is_dir():
+        return check(step, source, verbose=True)
+
+    def run():
+        if sys.stdout.isatty():
+            print("\033[2J\033[H", end="")  # a clear screen for each run
+        check(step, source, verbose=True)
+        print(f"\nWatching {shown(workspace)}/ for changes. Ctrl-C stops.")
+
+    try:
+        # Started first: a file saved while a check runs counts as a change after it.
+        changes = watchfiles.watch(workspace, watch_filter=watchfiles.PythonFilter())
+        run()
+        for _ in changes:
+            run()
+    except KeyboardInterrupt:
+        print("\nStopped watching.")
+        return 0
 
 
 def main(argv=None):
@@ -260,7 +468,7 @@ def main(argv=None):
     new_parser = commands.add_parser("new", help="write the workspace of step N")
     new_parser.add_argument("--into", type=Path, default=WORKSPACES, help="where (default: exercises/)")
     new_parser.add_argument("--only", action="append", metavar="NAME", help="cut only this exercise")
-    for name in ("check", "hint"):
+    for name in ("check", "hint", "watch"):
         command = commands.add_parser(name, help=f"{name} the workspace of step N")
         command.add_argument(
             "--from", dest="source", type=Path, default=WORKSPACES, help="default: exercises/"
@@ -280,6 +488,8 @@ def main(argv=None):
         if unknown := set(args.only or []) - set(names):
             parser.exit(2, f"Not an exercise of step {args.step}: {', '.join(sorted(unknown))}.\n")
         return new(args.step, args.into, args.only or names)
+    if args.command == "watch":
+        return watch(args.step, args.source)
     status = check(args.step, args.source, verbose=args.command == "check")
     return status if args.command == "check" or status == 2 else 0
 
