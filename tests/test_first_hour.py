@@ -20,7 +20,6 @@ import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +28,7 @@ from pathlib import Path
 
 import click
 import pytest
+from server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 STEP_FOLDERS = ("step1_jwt_setup", "step2_user_model", "step3_protected_resource", "step4_sessions")
@@ -82,12 +82,6 @@ CASES = [
 def no_settings_from_the_shell(monkeypatch):
     for name in SETTINGS:
         monkeypatch.delenv(name, raising=False)
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def answers(url):
