@@ -26,7 +26,6 @@ from .resources import (
     TodoListResource,
     TodoResource,
 )
-from .sessions import never_cache_sessions
 from .storage import init_storage
 from .validation import reject_blank_authorization_parts
 
@@ -85,7 +84,6 @@ def create_app(config=None):
     init_storage(app)  # and so does a wrong SESSION_BACKEND
     jwt_manager.init_app(app)
     app.before_request(reject_blank_authorization_parts)
-    app.after_request(never_cache_sessions)
     db.init_app(app)
     with app.app_context():
         db.create_all()  # only the tables that are missing: `flask run` just works

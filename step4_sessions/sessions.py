@@ -10,7 +10,7 @@ empty. With a server-side backend the cookie holds only the session's id.
 import functools
 import time
 
-from flask import current_app, g, request, session
+from flask import current_app, g, session
 from flask_restful import abort
 
 from .models import User, db
@@ -66,10 +66,3 @@ def login_required(view):
         return view(*args, **kwargs)
 
     return wrapped
-
-
-def never_cache_sessions(response):
-    """A session answer belongs to one user: no browser or proxy may keep a copy (S9)."""
-    if request.path.startswith("/session"):
-        response.headers["Cache-Control"] = "no-store"
-    return response
