@@ -510,7 +510,15 @@ def advise(step, source, exercise, failures, verbose, by_the_gate=False):
         print(say("others_find"))
     label = say("hint")  # Hangul is twice as wide as ASCII in a terminal: shorter lines
     width, indent = (70, " " * 6) if KOREAN else (100, " " * len(label))
-    print(textwrap.fill(hint_of(exercise), width, initial_indent=label, subsequent_indent=indent))
+    text = textwrap.fill(
+        hint_of(exercise),
+        width,
+        break_long_words=False,
+        break_on_hyphens=False,
+        initial_indent=label,
+        subsequent_indent=indent,
+    )
+    print(text)
     if verbose and failures and not unwritten:
         print()
         show_failures(step, source, failures)
