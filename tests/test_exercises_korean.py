@@ -79,6 +79,8 @@ def test_every_message_has_a_korean_twin_with_the_same_blanks():
     for key, (english, korean) in tool.MESSAGES.items():
         assert HANGUL.search(korean) and not HANGUL.search(english), key
         assert blanks(english) == blanks(korean), key
+        # 합니다체 like the hints and the READMEs: 하십시오, never 해요체's 하세요.
+        assert not re.search(r"요[.!]?(\s|$)", korean), key
 
 
 @pytest.mark.parametrize(

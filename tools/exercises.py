@@ -91,7 +91,7 @@ MESSAGES = {
         "The step's README.md is there too. Each exercise is a `# TODO(name)` comment; replace the\n"
         "`raise NotImplementedError` under it with your code, then run: make check STEP={step}",
         "단계의 README.md도 함께 있습니다. 문제마다 `# TODO(name)` 주석이 있으니, 그 아래의\n"
-        "`raise NotImplementedError` 줄을 내 코드로 바꾼 뒤 다음을 실행하세요: make check STEP={step}",
+        "`raise NotImplementedError` 줄을 내 코드로 바꾼 뒤 다음을 실행하십시오: make check STEP={step}",
     ),
     "exists": (
         "{target} exists already, and holds your work: it is left as it is.\n"
@@ -101,11 +101,11 @@ MESSAGES = {
     ),
     "no_workspace": (
         "No workspace {workspace}: run `make exercise STEP={step}` first.",
-        "작업 폴더가 없습니다: {workspace}. 먼저 다음을 실행하세요: make exercise STEP={step}",
+        "작업 폴더가 없습니다: {workspace}. 먼저 다음을 실행하십시오: make exercise STEP={step}",
     ),
     "syntax": (
         "{where}: {error}. Fix that first, then check again.",
-        "{where}: {error}. 이것부터 고친 뒤 다시 확인하세요.",
+        "{where}: {error}. 이것부터 고친 뒤 다시 확인하십시오.",
     ),
     "count": ("{passed}/{total} exercises pass", "{total}문제 중 {passed}문제 통과"),
     "all_own_pass": (
@@ -146,7 +146,7 @@ MESSAGES = {
     "stopped": ("\nStopped watching.", "\n지켜보기를 멈췄습니다."),
     "which_step": (
         "Say which step: make {target} STEP=N, where N is one of {steps}.\n",
-        "단계를 지정하세요: make {target} STEP=N (N은 {steps} 중 하나).\n",
+        "단계를 지정하십시오: make {target} STEP=N (N은 {steps} 중 하나).\n",
     ),
     "no_exercises": (
         "Step {step} has no exercises; these steps have: {steps}.\n",
