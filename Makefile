@@ -58,9 +58,13 @@ lint: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -n 2 -m "not server and not postgresql and not notebook and not exercises and not fuzz and not load"
 
-# Exercises (see "Doing the exercises" in README.md). STEP=1..4 is required.
+# Exercises (see "Doing the exercises" in README.md). STEP=1..4 is required. They speak Korean
+# under a Korean locale, or when asked on the command line (`make check STEP=1 LANG=ko`): then
+# LANG must win over an LC_ALL or LC_MESSAGES of the shell, so it goes on as EXERCISES_LANG.
+EXERCISES := $(if $(filter command line,$(origin LANG)),EXERCISES_LANG=$(LANG) )$(BIN)/python tools/exercises.py
+
 exercise: $(STAMP)
-	$(BIN)/python tools/exercises.py new $(STEP)
+	$(EXERCISES) new $(STEP)
 
 # `check` and `hint` say what is wrong themselves: make's "*** [Makefile:N: check] Error 1"
 # after that would read like a crash. So when they fail, the recipe stops make with SIGINT,
@@ -69,14 +73,14 @@ exercise: $(STAMP)
 # still fails (status 130) for a script. `python tools/exercises.py check N` gives the tool's
 # own status: 1 while something is left to do, 2 without a workspace.
 check: $(STAMP)
-	@$(BIN)/python tools/exercises.py check $(STEP) || { kill -INT $$PPID; sleep 0.5; exit 0; }
+	@$(EXERCISES) check $(STEP) || { kill -INT $$PPID; sleep 0.5; exit 0; }
 
 hint: $(STAMP)
-	@$(BIN)/python tools/exercises.py hint $(STEP) || { kill -INT $$PPID; sleep 0.5; exit 0; }
+	@$(EXERCISES) hint $(STEP) || { kill -INT $$PPID; sleep 0.5; exit 0; }
 
 # `check` again each time a file of the workspace changes; Ctrl-C stops it.
 watch: $(STAMP)
-	@$(BIN)/python tools/exercises.py watch $(STEP)
+	@$(EXERCISES) watch $(STEP)
 
 # JupyterLab on notebooks/, for the instructor.
 notebooks: $(STAMP)

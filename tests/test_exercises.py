@@ -41,6 +41,15 @@ STEP_FOLDERS = sorted(path for path in ROOT.glob("step[0-9]_*") if path.is_dir()
 ORDER_GAPS = {}
 
 
+@pytest.fixture(scope="session", autouse=True)
+def in_english():
+    """These tests read the tool's English messages, whatever the locale of whoever runs them
+    (under a Korean one the tool speaks Korean: tests/test_exercises_korean.py)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("EXERCISES_LANG", "en")
+        yield
+
+
 def by_name(exercise):
     return exercise["name"]
 
@@ -481,7 +490,7 @@ def test_manifest_entries_are_complete():
     steps = [exercise["step"] for exercise in EXERCISES]
     assert steps == sorted(steps), "exercises.toml lists the steps in order, each step's exercises together"
     for exercise in EXERCISES:
-        assert set(exercise) == {"step", "name", "file", "tests", "hint"}, exercise
+        assert set(exercise) == {"step", "name", "file", "tests", "hint", "hint_ko"}, exercise
         assert re.fullmatch(r"\w+", exercise["name"]) and exercise["hint"].strip(), exercise
         assert exercise["tests"] and all(test.startswith("tests/") for test in exercise["tests"]), exercise
 

@@ -9,7 +9,8 @@
 runs the step's whole suite on the workspace, as `make test` would, and says "Well done" only
 if all of it passes; when a test fails, it names the exercise whose code the test reached.
 `new --into DIR` writes elsewhere and `--only NAME` cuts only that exercise; `check`, `hint` and
-`watch --from DIR` read from there.
+`watch --from DIR` read from there. Under a Korean locale (LC_ALL, LC_MESSAGES or LANG starting
+with "ko"), or with `make check STEP=N LANG=ko`, it speaks Korean: MESSAGES and each `hint_ko`.
 
 Only the reference steps are maintained. In their code, an exercise is a marked block:
 
@@ -38,7 +39,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
-WORKSPACES = ROOT / "exercises"
+# EXERCISES_FROM: another default workspace folder, for tests only (they run `make hint`).
+WORKSPACES = Path(os.environ.get("EXERCISES_FROM", ROOT / "exercises"))
 MARKER = re.compile(r"#\s*(BEGIN|END)\s+EXERCISE")
 BEGIN = re.compile(r"^(?P<indent>\s*)# BEGIN EXERCISE (?P<name>\w+): (?P<text>.*)$")
 END = re.compile(r"^\s*# END EXERCISE$")
@@ -68,6 +70,99 @@ GATE_WORKERS = os.environ.get("EXERCISE_GATE_WORKERS", "2")
 # After a failing gate, at most this many of its failures run again, traced, to name the
 # exercise they reach.
 RETRACED = 20
+
+
+def korean(env=os.environ):
+    """Whether to speak Korean: EXERCISES_LANG (the Makefile sets it from `make ... LANG=ko`),
+    else the locale, where LC_ALL wins over LC_MESSAGES, which wins over LANG."""
+    names = ("EXERCISES_LANG", "LC_ALL", "LC_MESSAGES", "LANG")
+    chosen = next((env[name] for name in names if env.get(name)), "")
+    return chosen.lower().startswith("ko")
+
+
+KOREAN = korean()
+# What the tool says, {key: (English, Korean)}; the hints are in exercises.toml (hint, hint_ko).
+MESSAGES = {
+    "wrote": (
+        "Wrote {target}/. Your exercises, in order:",
+        "만들었습니다: {target}/. 풀 문제는 순서대로 다음과 같습니다.",
+    ),
+    "how": (
+        "The step's README.md is there too. Each exercise is a `# TODO(name)` comment; replace the\n"
+        "`raise NotImplementedError` under it with your code, then run: make check STEP={step}",
+        "단계의 README.md도 함께 있습니다. 문제마다 `# TODO(name)` 주석이 있으니, 그 아래의\n"
+        "`raise NotImplementedError` 줄을 내 코드로 바꾼 뒤 다음을 실행하십시오: make check STEP={step}",
+    ),
+    "exists": (
+        "{target} exists already, and holds your work: it is left as it is.\n"
+        "To start step {step} again: rm -rf {target} && make exercise STEP={step}",
+        "{target}에는 이미 작성한 코드가 있으므로 그대로 둡니다.\n"
+        "{step}단계를 처음부터 다시 하려면: rm -rf {target} && make exercise STEP={step}",
+    ),
+    "no_workspace": (
+        "No workspace {workspace}: run `make exercise STEP={step}` first.",
+        "작업 폴더가 없습니다: {workspace}. 먼저 다음을 실행하십시오: make exercise STEP={step}",
+    ),
+    "syntax": (
+        "{where}: {error}. Fix that first, then check again.",
+        "{where}: {error}. 이것부터 고친 뒤 다시 확인하십시오.",
+    ),
+    "count": ("{passed}/{total} exercises pass", "{total}문제 중 {passed}문제 통과"),
+    "all_own_pass": (
+        "Every exercise of step {step} passes its own tests: `make check STEP={step}` runs the rest.",
+        "{step}단계의 모든 문제가 자기 테스트를 통과합니다. 나머지 테스트까지 실행하려면: "
+        "make check STEP={step}",
+    ),
+    "gate": (
+        "\nNow every test of step {step}, on your copy (HTTP over flask run, a database and Redis\n"
+        "where their servers are installed): the exercises' own tests do not check everything.",
+        "\n이제 내 사본으로 {step}단계의 모든 테스트를 실행합니다(flask run 위의 HTTP, 서버가\n"
+        "설치되어 있으면 데이터베이스와 Redis까지). 문제마다 딸린 테스트만으로는 다 확인하지 못합니다.",
+    ),
+    "done": (
+        "All {ran} pass. Step {step} is done: well done! Compare with {folder}/.",
+        "{ran}개 모두 통과합니다. {step}단계를 마쳤습니다. 잘하셨습니다! 참고 답안은 {folder}/에 있습니다.",
+    ),
+    "some_fail": ("{failed} of {ran} fail.\n", "{ran}개 중 {failed}개가 실패합니다.\n"),
+    "outside": ("They fail outside your exercises' code:", "내가 작성한 문제 코드 밖에서 실패합니다."),
+    "next": ("Next: {name}, at {where}", "다음 문제: {name}, 위치 {where}"),
+    "not_written": (
+        "`{name}` is not written yet: {where} still raises NotImplementedError.",
+        "아직 작성하지 않은 문제입니다: `{name}`. {where}에서 여전히 NotImplementedError가 발생합니다.",
+    ),
+    "others_find": (
+        "The step's other tests find a problem in it.",
+        "이 단계의 다른 테스트가 이 문제에서 오류를 찾았습니다.",
+    ),
+    "hint": ("Hint: ", "힌트: "),
+    "failing": ("Failing: {nodeid}{more}", "실패한 테스트: {nodeid}{more}"),
+    "more": (" (and {count} more)", " (외 {count}개)"),
+    "from_code": ("      from your code: {function}, {where}", "      내 코드의 위치: {function}, {where}"),
+    "all_of_it": ("All of it: {command}", "전체 출력: {command}"),
+    "watching": (
+        "\nWatching {workspace}/ for changes. Ctrl-C stops.",
+        "\n{workspace}/의 변경을 지켜봅니다. Ctrl-C로 멈춥니다.",
+    ),
+    "stopped": ("\nStopped watching.", "\n지켜보기를 멈췄습니다."),
+    "which_step": (
+        "Say which step: make {target} STEP=N, where N is one of {steps}.\n",
+        "단계를 지정하십시오: make {target} STEP=N (N은 {steps} 중 하나).\n",
+    ),
+    "no_exercises": (
+        "Step {step} has no exercises; these steps have: {steps}.\n",
+        "{step}단계에는 연습 문제가 없습니다. 연습 문제가 있는 단계: {steps}.\n",
+    ),
+    "unknown": ("Not an exercise of step {step}: {names}.\n", "{step}단계의 문제가 아닙니다: {names}.\n"),
+}
+
+
+def say(key, **values):
+    """A message of MESSAGES in the learner's language."""
+    return MESSAGES[key][KOREAN].format(**values)
+
+
+def hint_of(exercise):
+    return exercise.get("hint_ko", exercise["hint"]) if KOREAN else exercise["hint"]
 
 
 class Block(NamedTuple):
@@ -155,10 +250,7 @@ def write_workspace(step, into, names):
     source = step_folder(step)
     target = into / source.name
     if target.exists():
-        raise SystemExit(
-            f"{shown(target)} exists already, and holds your work: it is left as it is.\n"
-            f"To start step {step} again: rm -rf {shown(target)} && make exercise STEP={step}"
-        )
+        raise SystemExit(say("exists", target=shown(target), step=step))
     missing = set(names) - set(marked_blocks(source))
     if missing:
         raise SystemExit(f"No block is marked for {', '.join(sorted(missing))} in {source.name}.")
@@ -334,12 +426,11 @@ def where(exercise, workspace):
 
 def new(step, into, names):
     target = write_workspace(step, into, names)
-    print(f"Wrote {shown(target)}/. Your exercises, in order:")
+    print(say("wrote", target=shown(target)))
     for exercise in exercises_of(step):
         if exercise["name"] in names:
             print(f"  {exercise['name']:<28} {where(exercise, target)}")
-    print("The step's README.md is there too. Each exercise is a `# TODO(name)` comment; replace the")
-    print(f"`raise NotImplementedError` under it with your code, then run: make check STEP={step}")
+    print(say("how", step=step))
     return 0
 
 
@@ -348,19 +439,19 @@ def check(step, source, verbose):
     pass, the step's whole suite. 0 once that passes too."""
     workspace = source / step_folder(step).name
     if not workspace.is_dir():
-        print(f"No workspace {shown(workspace)}: run `make exercise STEP={step}` first.")
+        print(say("no_workspace", workspace=shown(workspace), step=step))
         return 2
     for path in sorted(workspace.rglob("*.py")):  # pytest would only crash on these
         try:
             compile(path.read_text(encoding="utf-8"), path, "exec")
         except SyntaxError as error:
-            print(f"{shown(path)}:{error.lineno}: {error.msg}. Fix that first, then check again.")
+            print(say("syntax", where=f"{shown(path)}:{error.lineno}", error=error.msg))
             return 1
     results = progress(step, source)
     if verbose:
         for exercise, passes, _ in results:
             print(f"  [{'x' if passes else ' '}] {exercise['name']}")
-        print(f"{sum(passes for _, passes, _ in results)}/{len(results)} exercises pass")
+        print(say("count", passed=sum(passes for _, passes, _ in results), total=len(results)))
     todo = [(exercise, failures) for exercise, passes, failures in results if not passes]
     if todo:
         exercise, failures = todo[0]
@@ -369,28 +460,27 @@ def check(step, source, verbose):
         advise(step, source, exercise, failures, verbose)
         return 1
     if not verbose:  # `hint`: nothing left to hint at
-        print(f"Every exercise of step {step} passes its own tests: `make check STEP={step}` runs the rest.")
+        print(say("all_own_pass", step=step))
         return 0
-    print(f"\nNow every test of step {step}, on your copy (HTTP over flask run, a database and Redis")
-    print("where their servers are installed): the exercises' own tests do not check everything.")
+    print(say("gate", step=step))
     outcomes = run_tests([step], source, [], gate=True, trace=False)
     failures = [(nodeid, result) for nodeid, result in outcomes.items() if result["outcome"] == "failed"]
     ran = sum(result["outcome"] != "skipped" for result in outcomes.values())
     if not failures:
-        print(f"All {ran} pass. Step {step} is done: well done! Compare with {step_folder(step).name}/.")
+        print(say("done", ran=ran, step=step, folder=step_folder(step).name))
         return 0
-    print(f"{len(failures)} of {ran} fail.\n")
+    print(say("some_fail", failed=len(failures), ran=ran))
     # Again, traced, to see which exercises they reach (a test that passes now keeps its failure).
     again = run_tests([step], source, [nodeid for nodeid, _ in failures[:RETRACED]], quick=False)
     failures = [(nodeid, again.get(nodeid, result)) for nodeid, result in failures]
     failures = [(n, r if r["outcome"] == "failed" else outcomes[n]) for n, r in failures]
     name, failures = culprit(step, workspace, failures)
     if name is None:
-        print("They fail outside your exercises' code:")
+        print(say("outside"))
         show_failures(step, source, failures)
         return 1
     exercise = next(e for e in exercises_of(step) if e["name"] == name)
-    advise(step, source, exercise, failures, verbose, found_by="the step's other tests")
+    advise(step, source, exercise, failures, verbose, by_the_gate=True)
     return 1
 
 
@@ -405,20 +495,30 @@ def culprit(step, workspace, failures):
     return name, blamed[name]
 
 
-def advise(step, source, exercise, failures, verbose, found_by=None):
+def advise(step, source, exercise, failures, verbose, by_the_gate=False):
     """What to do next about an exercise whose tests fail: where, the hint, the failure."""
     workspace = source / step_folder(step).name
     names = {e["name"] for e in exercises_of(step)}
     unwritten = next(filter(None, (not_written(result, names) for _, result in failures)), None)
     if unwritten and unwritten[0] != exercise["name"]:  # a test of it reached another one
         exercise = next(e for e in exercises_of(step) if e["name"] == unwritten[0])
-    print(f"Next: {exercise['name']}, at {where(exercise, workspace)}")
+    print(say("next", name=exercise["name"], where=where(exercise, workspace)))
     if unwritten:
         name, file, line = unwritten
-        print(f"`{name}` is not written yet: {shown(file)}:{line} still raises NotImplementedError.")
-    elif found_by:
-        print(f"{found_by.capitalize()} find a problem in it.")
-    print(textwrap.fill(exercise["hint"], 100, initial_indent="Hint: ", subsequent_indent="      "))
+        print(say("not_written", name=name, where=f"{shown(file)}:{line}"))
+    elif by_the_gate:
+        print(say("others_find"))
+    label = say("hint")  # Hangul is twice as wide as ASCII in a terminal: shorter lines
+    width, indent = (70, " " * 6) if KOREAN else (100, " " * len(label))
+    text = textwrap.fill(
+        hint_of(exercise),
+        width,
+        break_long_words=False,
+        break_on_hyphens=False,
+        initial_indent=label,
+        subsequent_indent=indent,
+    )
+    print(text)
     if verbose and failures and not unwritten:
         print()
         show_failures(step, source, failures)
@@ -426,13 +526,13 @@ def advise(step, source, exercise, failures, verbose, found_by=None):
 
 def show_failures(step, source, failures):
     nodeid, result = failures[0]
-    more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
-    print(f"Failing: {nodeid}{more}\n    {result['message']}")
+    more = say("more", count=len(failures) - 1) if len(failures) > 1 else ""
+    print(say("failing", nodeid=nodeid, more=more) + f"\n    {result['message']}")
     for error in result["errors"][:1]:  # what your code raised, say behind a 500
         file, line, function = error["frames"][-1]
         print(f"    {error['type']}: {error['message']}")
-        print(f"      from your code: {function}, {shown(file)}:{line}")
-    print(f"All of it: STEPS_FROM={shown(source)} .venv/bin/pytest --step {step} '{nodeid}'")
+        print(say("from_code", function=function, where=f"{shown(file)}:{line}"))
+    print(say("all_of_it", command=f"STEPS_FROM={shown(source)} .venv/bin/pytest --step {step} '{nodeid}'"))
 
 
 def watch(step, source):
@@ -447,7 +547,7 @@ def watch(step, source):
         if sys.stdout.isatty():
             print("\033[2J\033[H", end="")  # a clear screen for each run
         check(step, source, verbose=True)
-        print(f"\nWatching {shown(workspace)}/ for changes. Ctrl-C stops.")
+        print(say("watching", workspace=shown(workspace)))
 
     try:
         # Started first: a file saved while a check runs counts as a change after it.
@@ -456,7 +556,7 @@ def watch(step, source):
         for _ in changes:
             run()
     except KeyboardInterrupt:
-        print("\nStopped watching.")
+        print(say("stopped"))
         return 0
 
 
@@ -480,13 +580,13 @@ def main(argv=None):
     steps = ", ".join(map(str, sorted({exercise["step"] for exercise in manifest()})))
     if args.step is None:
         target = {"new": "exercise"}.get(args.command, args.command)  # the Makefile's name for it
-        parser.exit(2, f"Say which step: make {target} STEP=N, where N is one of {steps}.\n")
+        parser.exit(2, say("which_step", target=target, steps=steps))
     if not exercises_of(args.step):
-        parser.exit(2, f"Step {args.step} has no exercises; these steps have: {steps}.\n")
+        parser.exit(2, say("no_exercises", step=args.step, steps=steps))
     names = [exercise["name"] for exercise in exercises_of(args.step)]
     if args.command == "new":
         if unknown := set(args.only or []) - set(names):
-            parser.exit(2, f"Not an exercise of step {args.step}: {', '.join(sorted(unknown))}.\n")
+            parser.exit(2, say("unknown", step=args.step, names=", ".join(sorted(unknown))))
         return new(args.step, args.into, args.only or names)
     if args.command == "watch":
         return watch(args.step, args.source)
