@@ -7,14 +7,9 @@ suite under `make test` in scheduling.py.
 """
 
 import copy
-import os
 import secrets
 
 import pytest
-
-# Trio, which Selenium brings, registers a Hypothesis plugin for Trio's own tests: without this,
-# importing Hypothesis imports Trio too, a second or so of every test process, for nothing.
-os.environ.setdefault("HYPOTHESIS_NO_PLUGINS", "1")
 
 pytest_plugins = ["steps", "databases", "scheduling"]
 pytest.register_assert_rewrite(*pytest_plugins)  # imported just below, before pytest loads them
@@ -34,8 +29,7 @@ def keys():
 def base_config(step, keys, database_url):
     """What every test app gets. TESTING stays off: that is how the app runs for real,
     and Flask-RESTful hides its 500s when TESTING is on."""
-    # The limiter off: the suite logs in far more often than a person (test_security_pass2
-    # checks it with the limiter on).
+    # No login limit: the suite logs in far more than a person (test_security_pass2 tests it).
     config = {**keys, "TESTING": False, "RATE_LIMIT_ENABLED": False}
     if step >= 2:
         config["SQLALCHEMY_DATABASE_URI"] = database_url

@@ -25,6 +25,9 @@ STEPS = {
     4: "step4_sessions",
 }
 STEPS_ROOT = (ROOT / os.environ.get("STEPS_FROM", ".")).resolve()
+# Trio, which Selenium brings, registers a Hypothesis plugin for Trio's own tests: without this,
+# importing Hypothesis imports Trio too, a second or so of every test process, for nothing.
+os.environ.setdefault("HYPOTHESIS_NO_PLUGINS", "1")
 sys.path.insert(0, str(STEPS_ROOT))
 
 
