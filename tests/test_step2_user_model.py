@@ -51,6 +51,9 @@ def test_production_hash_parameters_meet_the_owasp_table(make_app, models):
         someone = models.User(username="someone")
         someone.set_password(PASSWORD)
     # $argon2id$v=19$m=19456,t=2,p=1$salt$hash: OWASP's argon2id row is m=19 MiB, t=2, p=1.
+    assert someone.password_hash.startswith("$argon2id$"), (
+        "password_hash must be argon2id's hash string ($argon2id$v=19$m=...), never the password itself"
+    )
     _, variant, _, params, _, _ = someone.password_hash.split("$")
     costs = dict(item.split("=") for item in params.split(","))
     assert variant == "argon2id"
