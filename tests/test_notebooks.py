@@ -117,25 +117,33 @@ def notebook_for(step_folder):
     return NOTEBOOKS_DIR / f"{int(number):02d}_{name}.ipynb"
 
 
-@pytest.mark.parametrize("path", ALL_NOTEBOOKS, ids=[notebook_id(path) for path in ALL_NOTEBOOKS])
-def test_notebook_runs_top_to_bottom(path):
+def execute(notebook, folder):
+    """Run the notebook in a fresh kernel of this venv, from `folder` as Jupyter would; raises
+    CellExecutionError at the first cell that fails without the tag."""
     nbformat = load_nbformat()
     from nbclient import NotebookClient
 
-    notebook = read(path)
     notebook.cells.append(nbformat.v4.new_code_cell(KERNEL_PROBE))
     client = NotebookClient(
         notebook,
         kernel_name="python3",
         timeout=60,
         startup_timeout=60,
-        resources={"metadata": {"path": str(path.parent)}},
+        resources={"metadata": {"path": str(folder)}},
     )
-    # Raises CellExecutionError at the first cell that fails without the tag.
     client.execute()
-
     probe = notebook.cells.pop()
     assert probe.outputs[0]["text"].strip() == sys.prefix, "the kernel is not this venv's Python"
+
+
+# The Korean twins are not run again here: their code cells are the English ones, byte for byte
+# (test_each_notebook_has_a_korean_twin_with_the_same_code), so they would print the same answers
+# for twice the time. What differs is the folder they run from, which only the first cell looks
+# at: test_the_korean_twins_find_the_repository_from_their_folder runs that cell from ko/.
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[notebook_id(path) for path in NOTEBOOKS])
+def test_notebook_runs_top_to_bottom(path):
+    notebook = read(path)
+    execute(notebook, path.parent)
     for cell in code_cells(notebook):
         tagged = RAISES in cell.metadata.get("tags", [])
         expected = expected_error(cell)
@@ -144,6 +152,28 @@ def test_notebook_runs_top_to_bottom(path):
         if tagged:
             assert raised == [expected], f"expected {expected}, got {raised or 'no error'}:\n{cell.source}"
         check_readable_on_a_projector(cell)
+
+
+# What in a code cell could depend on the folder the notebook runs from.
+FOLDER_BOUND = re.compile(r"\bcwd\b|chdir|__file__|\bopen\(|Path\(|[\"']\.{1,2}/")
+
+
+def test_the_korean_twins_find_the_repository_from_their_folder():
+    """Only the first code cell of a notebook looks at the folder it runs from (it finds the
+    repository above it); run from ko/, the twins' first cells find the same root, teach.py and
+    the steps."""
+    nbformat = load_nbformat()
+    firsts = []
+    for path in KOREAN_NOTEBOOKS:
+        first, *rest = code_cells(read(path))
+        for cell in rest:
+            assert not FOLDER_BOUND.search(cell.source), f"{notebook_id(path)}: a later cell uses the folder:\n{cell.source}"
+        if first.source not in firsts:
+            firsts.append(first.source)
+    check = "import step1_jwt_setup, teach\nprint(ROOT.resolve(), Path(teach.__file__).parent.parent.resolve())"
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in [*firsts, check]])
+    execute(notebook, KOREAN_DIR)
+    assert notebook.cells[-1].outputs[0]["text"].split() == [str(ROOT), str(ROOT)]
 
 
 def output_text(output):
