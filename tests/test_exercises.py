@@ -684,6 +684,10 @@ def test_check_counts_none_on_a_fresh_workspace(runs):
     assert answer.returncode == 1, answer.stderr
     assert f"\n0/{len(FIRST)} exercises pass\n" in answer.stdout
     assert f"Next: {FIRST[0]['name']}, at " in answer.stdout and "Hint: " in answer.stdout
+    # Without running a test: the line that raises, as a test that reached it would show it.
+    raised = f'raise NotImplementedError("{FIRST[0]["name"]}")'
+    said = re.search(rf"`{FIRST[0]['name']}` is not written yet: (\S+):(\d+) still raises", answer.stdout)
+    assert said and Path(said[1]).read_text().split("\n")[int(said[2]) - 1].strip() == raised
 
 
 def test_check_counts_all_on_a_copy_of_the_reference(runs):
