@@ -73,7 +73,10 @@ def browser(tmp_path_factory):
 
 @pytest.fixture
 def driver(browser):
-    """The browser with no cookies, so that no test starts logged in."""
+    """The browser with no cookies, so that no test starts logged in. The last test's page
+    goes first: a request of its still in flight (say GET /session/todos) would bring the
+    cookie back when its answer arrives, since each answer renews the session's cookie."""
+    browser.get("about:blank")
     browser.execute_cdp_cmd("Network.clearBrowserCookies", {})
     yield browser
 
