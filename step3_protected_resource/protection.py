@@ -18,12 +18,13 @@ import time
 
 import limits
 import redis
-from flask import jsonify, request
+from flask import request
 from flask_limiter import ApplicationLimit, Limiter
 from flask_limiter.util import get_remote_address
 from werkzeug.exceptions import InternalServerError
 
 from .config import SettingError
+from .validation import json_answer
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +115,8 @@ def add_security_headers(response):
 
 
 def store_down(_error):
-    response = jsonify(message="A store this request needs (Redis) is not answering. Try again soon.")
-    response.status_code = 503
+    message = "A store this request needs (Redis) is not answering. Try again soon."
+    response = json_answer({"message": message}, 503)
     response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
 

@@ -3,6 +3,7 @@
 Most of these hold for every later step too, and run against each of them.
 """
 
+import json
 import logging
 import os
 import subprocess
@@ -20,6 +21,23 @@ def test_index_describes_the_step_and_its_endpoints(client, step):
     assert response.status_code == 200
     assert response.json["step"] == step
     assert "POST /login" in response.json["endpoints"]
+
+
+def test_every_answer_is_written_as_the_readmes_show_it(client, step):
+    """Flask-RESTful writes `{"message": "..."}`; Flask's jsonify `{"message":"..."}`. The 401s
+    of a Bearer check, the 400s of a bad body and Flask-RESTful's own 404 all come out the first
+    way, as the READMEs' curls show them."""
+    answers = [
+        client.get("/no-such-page"),
+        client.post("/login", data="not json", content_type="text/plain"),
+        client.post("/login", json={"username": "nobody", "password": "wrong password"}),
+    ]
+    if step >= 2:
+        answers += [client.get("/me"), client.get("/me", headers={"Authorization": "Bearer not-a-token"})]
+    for answer in answers:
+        assert 400 <= answer.status_code < 500 and answer.mimetype == "application/json"
+        assert answer.get_data(as_text=True) == json.dumps(answer.json) + "\n"
+        assert answer.get_data(as_text=True).startswith('{"message": "')
 
 
 def test_login_issues_an_access_token_with_every_claim(app, client, account):
