@@ -51,8 +51,8 @@ def throttle_guessing(app):
         raise SettingError(f"LOGIN_RATE_LIMIT must be like '10 per minute', not {setting!r}") from None
     if not app.config["RATE_LIMIT_ENABLED"]:
         log.warning(
-            "RATE_LIMIT_ENABLED=0: nothing limits password guessing on %s. Only for load "
-            "tests and benchmarks.",
+            "RATE_LIMIT_ENABLED=0: nothing limits password guessing on %s. Off only for "
+            "tests and benchmarks (the test suite turns it off), never in production.",
             ", ".join(GUARDED),
         )
         return
