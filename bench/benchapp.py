@@ -5,14 +5,13 @@ on the step's own `Api` class (the same dispatch and error handling as its endpo
 database query: /bench/pyjwt (one PyJWT decode, as step 2's User.verify_jwt), /bench/cached
 (the same, its verdict kept for the token's life), /bench/token (Flask-JWT-Extended's
 decode_token) and /bench/session (the signed session cookie). tests/test_bench.py checks them.
-
-Run as a script, it serves this repository's step 4 with waitress: benchapp.py PORT THREADS
+run.py serves it with `waitress-serve --call bench.benchapp:step4_app` from the repository root.
 """
 
 import functools
-import sys
+import hashlib
+import hmac
 import time
-from pathlib import Path
 from types import MappingProxyType
 
 import jwt as pyjwt
@@ -116,14 +115,20 @@ def build_app(step, config=None):
     return app
 
 
-if __name__ == "__main__":
-    import logging
+def token_check_parts(token, key):
+    """Each part of checking a token, as a call to time alone (run.py); in an app context."""
+    signed = token.encode().rpartition(b".")[0]
+    return {
+        "Flask-JWT-Extended `decode_token()`, as `/bench/token`": lambda: decode_token(token),
+        "PyJWT `jwt.decode()`, verified, as `/bench/pyjwt`": lambda: pyjwt.decode(token, key, ["HS256"]),
+        "PyJWT `jwt.decode()`, unverified": lambda: pyjwt.decode(token, options={"verify_signature": False}),
+        "PyJWT `jwt.get_unverified_header()`": lambda: pyjwt.get_unverified_header(token),
+        "HMAC-SHA256 of the token": lambda: hmac.new(key.encode(), signed, hashlib.sha256).digest(),
+    }
 
-    import waitress
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this repository's steps
+def step4_app():
+    """This repository's step 4 and the probes (waitress-serve puts the folder it runs in on sys.path)."""
     import step4_sessions
 
-    logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # every thread busy, by design
-    port, threads = int(sys.argv[1]), int(sys.argv[2])
-    waitress.serve(build_app(step4_sessions), host="127.0.0.1", port=port, threads=threads, ident="bench")
+    return build_app(step4_sessions)

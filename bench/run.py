@@ -7,8 +7,6 @@ prose around them is written by hand (see bench/README.md).
 """
 
 import argparse
-import hashlib
-import hmac
 import importlib.metadata
 import json
 import os
@@ -129,28 +127,15 @@ def measure(base, pid, credentials, folder, args):
     return runs, ratios
 
 
-def token_parts(keys):
+def token_parts(keys, token):
     """µs per call of each part of a token check, alone in this process (the best of 5)."""
     import benchapp  # noqa: I001  (bench/, then the repository's step 4)
-    import jwt as pyjwt
     import step4_sessions
-    from flask_jwt_extended import create_access_token, decode_token
 
     config = {**keys, "SESSION_BACKEND": "cookie", "SQLALCHEMY_DATABASE_URI": "sqlite://"}
-    app = benchapp.build_app(step4_sessions, config)
-    key = keys["JWT_SECRET_KEY"].encode()
-    with app.app_context():
-        token = create_access_token(identity="1")
-        signed = token.encode().rpartition(b".")[0]
-        parts = {
-            "Flask-JWT-Extended `decode_token()`, as `/bench/token`": lambda: decode_token(token),
-            "PyJWT `jwt.decode()`, verified, as `/bench/pyjwt`": lambda: pyjwt.decode(token, key, ["HS256"]),
-            "PyJWT `jwt.decode()`, unverified": lambda: pyjwt.decode(token, options={"verify_signature": 0}),
-            "PyJWT `jwt.get_unverified_header()`": lambda: pyjwt.get_unverified_header(token),
-            "HMAC-SHA256 of the token": lambda: hmac.new(key, signed, hashlib.sha256).digest(),
-        }
-        timings = {}
-        for label, part in parts.items():
+    timings = {}
+    with benchapp.build_app(step4_sessions, config).app_context():
+        for label, part in benchapp.token_check_parts(token, keys["JWT_SECRET_KEY"]).items():
             number = timeit.Timer(part).autorange()[0]
             timings[label] = min(timeit.repeat(part, repeat=5, number=number)) / number * 1e6
     return timings
@@ -208,7 +193,8 @@ def main():
         # Only these settings, none of the shell's (a DATABASE_URL, a REDIS_URL...).
         env = {"PATH": os.environ["PATH"], "PYTHONUNBUFFERED": "1", "SESSION_BACKEND": "cookie",
                "DATABASE_URL": f"sqlite:///{folder / 'bench.sqlite3'}", **keys}  # fmt: skip
-        command = pinned([sys.executable, str(BENCH / "benchapp.py"), str(port), str(args.threads)], 0)
+        serve = ["-m", "waitress", "--host=127.0.0.1", f"--port={port}", f"--threads={args.threads}"]
+        command = pinned([sys.executable, *serve, "--ident=bench", "--call", "bench.benchapp:step4_app"], 0)
         base, log = f"http://127.0.0.1:{port}", (folder / "server.log").open("w")
         with log, serving(command, base, cwd=ROOT, env=env, output=log) as server:
             credentials = set_up(base)
@@ -217,7 +203,8 @@ def main():
             print("  POST /login", file=sys.stderr)
             headers = {"Content-Type": "application/json"}
             login = wrk(base + "/login", server.pid, headers, folder, 4, 1, "POST", json.dumps(ACCOUNT))
-    figures = report(args, described, runs, ratios, login, token_parts(keys))
+    token = credentials["jwt"]["Authorization"].removeprefix("Bearer ")
+    figures = report(args, described, runs, ratios, login, token_parts(keys, token))
     print(figures)
     text = args.output.read_text() if args.output.exists() else ""
     if BEGIN in text and END in text:  # the figures replaced, the prose around them kept
