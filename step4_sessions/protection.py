@@ -52,7 +52,7 @@ def throttle_guessing(app):
     if not app.config["RATE_LIMIT_ENABLED"]:
         log.warning(
             "RATE_LIMIT_ENABLED=0: nothing limits password guessing on %s. Off only for "
-            "tests and benchmarks (the test suite turns it off), never in production.",
+            "tests and benchmarks, never in production.",
             ", ".join(GUARDED),
         )
         return

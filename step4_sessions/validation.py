@@ -68,10 +68,15 @@ def unauthorized(message, header='Bearer error="invalid_token"'):
 
 
 def json_answer(body, status):
-    """`body` as JSON, the way Flask-RESTful writes every answer of its resources (json.dumps,
-    then a newline). Flask's jsonify leaves out the spaces: with it, the few answers made here
-    would look unlike all the others in curl, and unlike the READMEs."""
-    return current_app.response_class(json.dumps(body) + "\n", status, mimetype="application/json")
+    """`body` as JSON, the way Flask-RESTful writes every answer of its resources: json.dumps
+    with the app's RESTFUL_JSON settings, indented under `flask run --debug`, then a newline.
+    Flask's jsonify leaves out the spaces: with it, the few answers made here would look unlike
+    all the others in curl, and unlike the READMEs."""
+    settings = dict(current_app.config.get("RESTFUL_JSON", {}))
+    if current_app.debug:
+        settings.setdefault("indent", 4)
+    text = json.dumps(body, **settings) + "\n"
+    return current_app.response_class(text, status, mimetype="application/json")
 
 
 def reject_blank_authorization_parts():

@@ -657,6 +657,44 @@ def test_new_scaffolds_import(runs):
     assert runs.imported.returncode == 0, runs.imported.stderr
 
 
+# --- A function still as `make exercise` wrote it: not written, without running a test -------
+
+
+@pytest.mark.parametrize("exercise", EXERCISES, ids=by_name)
+def test_a_fresh_exercise_is_not_written_and_named_at_its_raise(exercise, tmp_path):
+    folder = tool.write_workspace(exercise["step"], tmp_path, [exercise["name"]])
+    _, result = tool.still_cut(exercise, folder)
+    name, file, line = tool.not_written(result, {exercise["name"]})
+    assert name == exercise["name"]
+    assert Path(file).read_text().split("\n")[line - 1].strip() == f'raise NotImplementedError("{name}")'
+
+
+def test_an_answer_above_a_raise_left_in_place_runs_its_tests(tmp_path):
+    """A learner who writes the answer and keeps the raise under a `return` has an answer."""
+    exercise = EXERCISES[0]
+    folder = tool.write_workspace(exercise["step"], tmp_path, [exercise["name"]])
+    path = folder / exercise["file"]
+    raised = f'raise NotImplementedError("{exercise["name"]}")'
+    text = path.read_text()
+    indent = text.split(raised)[0].rsplit("\n", 1)[1]
+    path.write_text(text.replace(raised, f"return None  # my answer\n{indent}{raised}"))
+    assert tool.still_cut(exercise, folder) is None
+    path.unlink()  # nor a deleted file: its tests say what is wrong
+    assert tool.still_cut(exercise, folder) is None
+
+
+def test_check_runs_no_test_of_an_exercise_still_cut(tmp_path, monkeypatch):
+    step = STEPS[-1]
+    first, *rest = of_step(step)
+    tool.write_workspace(step, tmp_path, [e["name"] for e in rest])  # the first one written
+    asked = []
+    monkeypatch.setattr(tool, "run_tests", lambda steps, source, nodeids, **_: asked.extend(nodeids) or {})
+    results = tool.progress(step, tmp_path)
+    assert asked == first["tests"]
+    assert [passes for _, passes, _ in results] == [False] * len(results)  # nothing ran: no pass
+    assert all(tool.not_written(failures[0][1], {e["name"]}) for e, _, failures in results[1:])
+
+
 def test_new_never_overwrites_a_workspace(tmp_path):
     made = cli("new", 1, "--into", tmp_path)
     assert made.returncode == 0 and "make check STEP=1" in made.stdout

@@ -140,7 +140,7 @@ WAYS = [
 @pytest.mark.parametrize("folder, how", WAYS)
 def test_flask_run_prints_a_bad_setting_as_one_line_without_a_traceback(folder, how):
     n = STEP_FOLDERS.index(folder) + 1
-    # One case per step, the step's newest: the setting it adds.
+    # One case per step: the last of BAD_SETTINGS that applies to it (from step 2, a setting it adds).
     variable, bad = [(variable, bad) for first, variable, bad in BAD_SETTINGS if n >= first][-1]
     command, cwd = [str(FLASK), "run", "--port", str(free_port())], ROOT / folder
     if how == "flask --app":

@@ -155,7 +155,7 @@ def test_notebook_runs_top_to_bottom(path):
 
 
 # What in a code cell could depend on the folder the notebook runs from.
-FOLDER_BOUND = re.compile(r"\bcwd\b|chdir|__file__|\bopen\(|Path\(|[\"']\.{1,2}/")
+FOLDER_BOUND = re.compile(r"cwd|chdir|__file__|\bopen\(|Path\(|os\.path|[\"']\.{1,2}/|[\"']\.\.[\"']|^\s*[%!]", re.MULTILINE)
 
 
 def test_the_korean_twins_find_the_repository_from_their_folder():

@@ -6,6 +6,7 @@ Every app here runs with TESTING off (conftest's base_config), the way it runs f
 The shared test apps have the limiter off; the tests below that need it build their own.
 """
 
+import json
 import logging
 import os
 import shutil
@@ -298,6 +299,7 @@ def own_redis(tmp_path):
 def assert_store_down(response):
     assert response.status_code == 503, response.get_data(as_text=True)
     assert response.json["message"]
+    assert response.get_data(as_text=True) == json.dumps(response.json) + "\n"  # as every answer
     assert int(response.headers["Retry-After"]) >= 1
     assert response.headers["X-Content-Type-Options"] == "nosniff"
 

@@ -275,8 +275,8 @@ def replay(base, cookie, stop):
 
 def replayed_during_logout(bases, database_url, redis_url=None, rounds=2, threads=6):
     """L2 over HTTP: several threads replay a copied cookie while it is logged out. No session
-    survives, and nothing answers 5xx. Each round shows its replays overlapped the logout (a
-    200 before it, a 401 after it), so two rounds are two real races, not two tries at one."""
+    survives, and nothing answers 5xx. Each round must show replays on both sides of the
+    logout (a 200 before it, a 401 after it); L1 and L3 take the exact interleavings one by one."""
     for _ in range(rounds):
         cookie = session_login(bases[0], "lena")
         stop = threading.Event()

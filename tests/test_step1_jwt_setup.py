@@ -23,10 +23,12 @@ def test_index_describes_the_step_and_its_endpoints(client, step):
     assert "POST /login" in response.json["endpoints"]
 
 
-def test_every_answer_is_written_as_the_readmes_show_it(client, step):
-    """Flask-RESTful writes `{"message": "..."}`; Flask's jsonify `{"message":"..."}`. The 401s
-    of a Bearer check, the 400s of a bad body and Flask-RESTful's own 404 all come out the first
-    way, as the READMEs' curls show them."""
+@pytest.mark.parametrize("debug", [False, True], ids=["", "debug"])
+def test_every_answer_is_written_as_the_readmes_show_it(make_app, step, debug):
+    """Flask-RESTful writes `{"message": "..."}` (indented under --debug); Flask's jsonify
+    `{"message":"..."}`. The 401s of a Bearer check, the 400s of a bad body and Flask-RESTful's
+    own 404 all come out the first way, as the READMEs' curls show them."""
+    client = make_app(DEBUG=debug).test_client()
     answers = [
         client.get("/no-such-page"),
         client.post("/login", data="not json", content_type="text/plain"),
@@ -36,8 +38,7 @@ def test_every_answer_is_written_as_the_readmes_show_it(client, step):
         answers += [client.get("/me"), client.get("/me", headers={"Authorization": "Bearer not-a-token"})]
     for answer in answers:
         assert 400 <= answer.status_code < 500 and answer.mimetype == "application/json"
-        assert answer.get_data(as_text=True) == json.dumps(answer.json) + "\n"
-        assert answer.get_data(as_text=True).startswith('{"message": "')
+        assert answer.get_data(as_text=True) == json.dumps(answer.json, indent=4 if debug else None) + "\n"
 
 
 def test_login_issues_an_access_token_with_every_claim(app, client, account):

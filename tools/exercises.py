@@ -302,24 +302,40 @@ def function_lines(tree, qualname):
     return visit(tree, [])
 
 
+def qualname_of(exercise):
+    """The function that holds the exercise's block in the reference ("User.set_password")."""
+    reference = step_folder(exercise["step"]) / exercise["file"]
+    text = reference.read_text(encoding="utf-8")
+    block = next((b for b in blocks(text.split("\n"), reference) if b.name == exercise["name"]), None)
+    return block and enclosing_function(ast.parse(text), block.begin + 1)
+
+
+def function_source(text, qualname):
+    """(first line number, the lines) of the function so named in a file's text, or None."""
+    try:
+        lines = function_lines(ast.parse(text), qualname)
+    except SyntaxError:
+        return None
+    return lines and (lines[0], text.split("\n")[lines[0] - 1 : lines[1]])
+
+
+def read(path):
+    """A file's text, or "" when there is none (a learner may delete or rename one)."""
+    return path.read_text(encoding="utf-8") if path.is_file() else ""
+
+
 def regions(step, workspace):
     """{exercise name: [file, first line, last line]}: where each exercise of the step is in
     the workspace, as the function that holds its block in the reference. A function, not the
     lines of the TODO: the learner may delete the TODO, and adds lines as they write."""
     found = {}
     for exercise in exercises_of(step):
-        reference = step_folder(step) / exercise["file"]
-        text = reference.read_text(encoding="utf-8")
-        block = next((b for b in blocks(text.split("\n"), reference) if b.name == exercise["name"]), None)
-        qualname = block and enclosing_function(ast.parse(text), block.begin + 1)
         mine = workspace / exercise["file"]
-        if qualname and mine.is_file():
-            try:
-                lines = function_lines(ast.parse(mine.read_text(encoding="utf-8")), qualname)
-            except SyntaxError:
-                lines = None
-            if lines:
-                found[exercise["name"]] = [str(mine.resolve()), *lines]
+        qualname = qualname_of(exercise)
+        function = qualname and function_source(read(mine), qualname)
+        if function:
+            first, lines = function
+            found[exercise["name"]] = [str(mine.resolve()), first, first + len(lines) - 1]
     return found
 
 
@@ -379,17 +395,24 @@ def verdict(exercise, outcomes):
 
 
 def still_cut(exercise, workspace):
-    """A failure as a test would report it, when the exercise still has the line `new` put
-    in its place: its tests would only meet that NotImplementedError. Else None."""
-    path = workspace / exercise["file"]
+    """A failure as a test that reached the exercise would report it, while the function that
+    holds it is still as `make exercise` wrote it (a TODO, then the raise); else None, and its
+    tests decide. Compared whole: a `return` written above a raise left in place is an answer."""
+    qualname = qualname_of(exercise)
+    mine = qualname and function_source(read(workspace / exercise["file"]), qualname)
+    if not mine:
+        return None
+    reference = step_folder(exercise["step"]) / exercise["file"]
+    scaffold = function_source(cut(read(reference), [exercise["name"]], reference), qualname)
+    first, lines = mine
+    if not scaffold or [line.rstrip() for line in lines] != [line.rstrip() for line in scaffold[1]]:
+        return None
     raised = f'raise NotImplementedError("{exercise["name"]}")'
-    for number, line in enumerate(path.read_text(encoding="utf-8").split("\n"), 1):
-        if line.strip() == raised:
-            error = {"type": "NotImplementedError", "message": exercise["name"]}
-            error["frames"] = [[str(path.resolve()), number, ""]]
-            result = {"outcome": "failed", "message": raised, "errors": [error], "reached": []}
-            return exercise["tests"][0], result
-    return None
+    number = first + [line.strip() for line in lines].index(raised)
+    error = {"type": "NotImplementedError", "message": exercise["name"]}
+    error["frames"] = [[str((workspace / exercise["file"]).resolve()), number, qualname]]
+    result = {"outcome": "failed", "message": raised, "errors": [error], "reached": []}
+    return exercise["tests"][0], result
 
 
 def progress(step, steps_from):
