@@ -14,6 +14,7 @@ stderr (a server log there splits an answer into two boxes), no HTML page is pri
 """
 
 import ast
+import asyncio
 import re
 import sys
 import time
@@ -117,9 +118,10 @@ def notebook_for(step_folder):
     return NOTEBOOKS_DIR / f"{int(number):02d}_{name}.ipynb"
 
 
-def execute(notebook, folder):
+async def execute(notebook, folder):
     """Run the notebook in a fresh kernel of this venv, from `folder` as Jupyter would; raises
-    CellExecutionError at the first cell that fails without the tag."""
+    CellExecutionError at the first cell that fails without the tag. A coroutine, so that
+    several run at once in one thread (Python 3.11's ast module is not safe across threads)."""
     nbformat = load_nbformat()
     from nbclient import NotebookClient
 
@@ -131,7 +133,7 @@ def execute(notebook, folder):
         startup_timeout=60,
         resources={"metadata": {"path": str(folder)}},
     )
-    client.execute()
+    await client.async_execute()
     probe = notebook.cells.pop()
     assert probe.outputs[0]["text"].strip() == sys.prefix, "the kernel is not this venv's Python"
 
@@ -140,10 +142,31 @@ def execute(notebook, folder):
 # (test_each_notebook_has_a_korean_twin_with_the_same_code), so they would print the same answers
 # for twice the time. What differs is the folder they run from, which only the first cell looks
 # at: test_the_korean_twins_find_the_repository_from_their_folder runs that cell from ko/.
+@pytest.fixture(scope="module")
+def executed():
+    """{path: (the notebook after its run, the error that stopped it or None)}, the notebooks
+    run side by side, each in its own kernel, one event loop driving them all: most of a run is waiting (for a kernel to start,
+    for a token to expire), which the others fill. Each test below reports its own notebook."""
+
+    async def run(path):
+        notebook = read(path)
+        try:
+            await execute(notebook, path.parent)
+        except Exception as error:  # noqa: BLE001 -- raised again by the notebook's test
+            return notebook, error
+        return notebook, None
+
+    async def run_all():
+        return await asyncio.gather(*map(run, NOTEBOOKS))
+
+    return dict(zip(NOTEBOOKS, asyncio.run(run_all()), strict=True))
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[notebook_id(path) for path in NOTEBOOKS])
-def test_notebook_runs_top_to_bottom(path):
-    notebook = read(path)
-    execute(notebook, path.parent)
+def test_notebook_runs_top_to_bottom(path, executed):
+    notebook, error = executed[path]
+    if error:
+        raise error
     for cell in code_cells(notebook):
         tagged = RAISES in cell.metadata.get("tags", [])
         expected = expected_error(cell)
@@ -172,7 +195,7 @@ def test_the_korean_twins_find_the_repository_from_their_folder():
             firsts.append(first.source)
     check = "import step1_jwt_setup, teach\nprint(ROOT.resolve(), Path(teach.__file__).parent.parent.resolve())"
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(source) for source in [*firsts, check]])
-    execute(notebook, KOREAN_DIR)
+    asyncio.run(execute(notebook, KOREAN_DIR))
     assert notebook.cells[-1].outputs[0]["text"].split() == [str(ROOT), str(ROOT)]
 
 
