@@ -566,9 +566,22 @@ def test_check_runs_the_whole_step_and_names_what_its_other_tests_catch(runs):
     assert "Failing: " in answer.stdout and "Hint: " in answer.stdout
 
 
-def test_make_check_fails_without_a_make_error_banner():
+def as_in_a_terminal():
+    """SIGINT as a terminal leaves it (a test run started with `&` would pass on its SIG_IGN)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def ignoring_sigint():
+    """SIGINT as a job started with `&` has it: ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize("signals", [as_in_a_terminal, ignoring_sigint], ids=["terminal", "background"])
+def test_make_check_fails_without_a_make_error_banner(signals):
     """The tool says what is wrong; make's '*** [Makefile:N: check] Error 1' would read like a
-    crash. Step 99 has no exercises: the quickest failure."""
+    crash, so from a terminal there is none. A background job ignores SIGINT, with which the
+    recipe stops make quietly: there make must still fail, banner or not. Step 99 has no
+    exercises: the quickest failure."""
     if not (ROOT / ".venv" / "bin" / "python").exists():
         pytest.skip("no .venv: make check runs .venv/bin/python")
     stamp = ".venv/.installed-requirements"  # -o: never reinstall here
@@ -577,10 +590,12 @@ def test_make_check_fails_without_a_make_error_banner():
         cwd=ROOT,
         capture_output=True,
         text=True,
+        preexec_fn=signals,
     )
     assert answer.returncode != 0
     assert "Step 99 has no exercises" in answer.stdout + answer.stderr
-    assert "***" not in answer.stdout + answer.stderr and "Error" not in answer.stdout + answer.stderr
+    if signals is as_in_a_terminal:
+        assert "***" not in answer.stdout + answer.stderr and "Error" not in answer.stdout + answer.stderr
 
 
 def test_every_exercise_has_a_wrong_solution():

@@ -5,6 +5,7 @@ locale keeps English. Each Korean hint names the same code as its English one.""
 import importlib.util
 import os
 import re
+import signal
 import string
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -117,6 +118,9 @@ def make(workspace, *args, **locale):
         capture_output=True,
         text=True,
         timeout=300,
+        # SIGINT as a terminal leaves it, even when this run was started with `&`: a failing
+        # check stops make with it, quietly (see the Makefile's QUIETLY_FAIL).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
