@@ -1,6 +1,6 @@
 """How long a learner waits: the figures the READMEs quote, measured on a fresh clone.
 
-    python3 tools/learner_loop.py              # all four figures (about two minutes)
+    python3 tools/learner_loop.py              # all the figures (about three minutes)
     python3 tools/learner_loop.py --no-test    # without `make test`
     python3 tools/learner_loop.py --cold       # uv and pip start with empty caches, as on a new machine
 
