@@ -226,17 +226,36 @@ class HeldRequest:
         return int(head[0].split()[1]), cookies
 
 
-def wait_until_read(redis_url, hits_before):
-    """Give the held request time to open its session. With Redis it is seen exactly (the GET
-    is a keyspace hit); a database shows nothing, so there the wait is a generous pause."""
-    if not redis_url:
+# A request that has read its session row on PostgreSQL: its transaction stays open (SQLAlchemy
+# began one for the read) while the app waits for the body.
+READ_A_SESSION = sqlalchemy.text(
+    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+    " AND state = 'idle in transaction' AND query LIKE '%FROM sessions%'"
+)
+
+
+def wait_until_read(redis_url, hits_before, database_url):
+    """Wait until the held request has opened its session. With Redis it is seen exactly (the
+    GET is a keyspace hit), and on PostgreSQL (the read's transaction, still open); SQLite
+    shows nothing, so there the wait is a generous pause."""
+    deadline = time.monotonic() + 30
+    if redis_url:
+        with redis.Redis.from_url(redis_url) as client:
+            while client.info("stats")["keyspace_hits"] == hits_before:
+                assert time.monotonic() < deadline, "the held request never read its session"
+                time.sleep(0.02)
+    elif database_url.startswith("postgresql"):
+        engine = sqlalchemy.create_engine(database_url)
+        try:
+            with engine.connect() as connection:
+                while not connection.scalar(READ_A_SESSION):
+                    assert time.monotonic() < deadline, "the held request never read its session"
+                    time.sleep(0.02)
+                    connection.rollback()  # a fresh snapshot of pg_stat_activity each time
+        finally:
+            engine.dispose()
+    else:
         time.sleep(1.5)
-        return
-    with redis.Redis.from_url(redis_url) as client:
-        deadline = time.monotonic() + 30
-        while client.info("stats")["keyspace_hits"] == hits_before:
-            assert time.monotonic() < deadline, "the held request never read its session"
-            time.sleep(0.02)
 
 
 def keyspace_hits(redis_url):
@@ -253,7 +272,7 @@ def held_across_logout(first, second, database_url, redis_url=None):
     # A wrong-password login attempt carrying the cookie: its body is read after the session.
     before = keyspace_hits(redis_url)
     held = HeldRequest(first, "POST", "/session", with_cookie(cookie), {"username": "lena", "password": "x" * 8})
-    wait_until_read(redis_url, before)
+    wait_until_read(redis_url, before, database_url)
     assert request("DELETE", second + "/session", headers=with_cookie(cookie)).status == 204
     status, cookies = held.finish()
     assert status == 401
