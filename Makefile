@@ -70,8 +70,8 @@ exercise: $(STAMP)
 # after that would read like a crash. So when they fail, the recipe stops make with SIGINT,
 # which make and the shell report with no banner, and exits 0 so make adds none (after make's
 # SIGINT handler has begun to wait for it: exiting sooner races make's own wait): `make check`
-# still fails (status 130) for a script. Where make ignores SIGINT (a job started with `&`
-# inherits that), the signal would do nothing and make would succeed, so there the recipe
+# still fails (status 130) for a script. Where make ignores SIGINT (a job a script starts with
+# `&` inherits that), the signal would do nothing and make would succeed, so there the recipe
 # fails as usual, banner and all (make's status 2). `python tools/exercises.py check N` gives
 # the tool's own status: 1 while something is left to do, 2 without a workspace.
 QUIETLY_FAIL = ignored=$$(ps -o sigignore= -p $$PPID 2>/dev/null | tr -d ' '); \
